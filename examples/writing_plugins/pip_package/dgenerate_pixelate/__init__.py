@@ -1,0 +1,1 @@
+"""A dgenerate plugin package: the pixelate image processor."""

@@ -1,0 +1,81 @@
+"""A first look at the command line, before any plugin is loaded.
+
+Plugins add options to the main parser, so the options that decide *which*
+plugins to load (``--plugin-modules``), how to report (``-v``), and whether a
+sub-command takes over (``--sub-command NAME``) are read first, on their own.
+``--version`` is answered here without loading anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+from collections.abc import Sequence
+
+__all__ = ["Bootstrap", "asks_for_version", "bootstrap"]
+
+SUB_COMMAND_OPTION = "--sub-command"
+
+
+@dataclasses.dataclass(frozen=True)
+class Bootstrap:
+    verbose: bool
+    offline_mode: bool
+    plugin_modules: tuple[str, ...]
+    main_args: tuple[str, ...]
+    sub_command: str | None = None
+    sub_command_args: tuple[str, ...] = ()
+
+
+def _meta_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dgenerate", add_help=False, allow_abbrev=False)
+    parser.add_argument("-v", "--verbose", action="store_true")
+    parser.add_argument("-ofm", "--offline-mode", action="store_true")
+    parser.add_argument("--plugin-modules", nargs="+", default=[])
+    return parser
+
+
+def _split_sub_command(argv: Sequence[str]) -> tuple[list[str], str | None, list[str]] | None:
+    for index, argument in enumerate(argv):
+        if argument == SUB_COMMAND_OPTION:
+            if index + 1 >= len(argv):
+                return list(argv[:index]), None, []
+            return list(argv[:index]), argv[index + 1], list(argv[index + 2:])
+        if argument.startswith(SUB_COMMAND_OPTION + "="):
+            return list(argv[:index]), argument.partition("=")[2], list(argv[index + 1:])
+    return None
+
+
+def asks_for_version(argv: Sequence[str]) -> bool:
+    """``--version`` given to dgenerate itself (not to a sub-command)."""
+    split = _split_sub_command(argv)
+    own = split[0] if split is not None else argv
+    return "--version" in own
+
+
+def bootstrap(argv: Sequence[str]) -> Bootstrap:
+    """Read the meta options; arguments after ``--sub-command NAME`` go to the sub-command,
+    except ``-v``, ``-ofm`` and ``--plugin-modules``, which dgenerate handles for it."""
+    parser = _meta_parser()
+    split = _split_sub_command(argv)
+    if split is None:
+        known, _ = parser.parse_known_args(list(argv))
+        return Bootstrap(known.verbose, known.offline_mode, tuple(known.plugin_modules),
+                         tuple(argv))
+    before, name, after = split
+    if name is None or name.startswith("-"):
+        raise argparse.ArgumentError(None, "--sub-command needs the name of a sub-command")
+    known, unexpected = parser.parse_known_args(before)
+    if unexpected:
+        raise argparse.ArgumentError(
+            None, f"{' '.join(unexpected)}: only -v, -ofm and --plugin-modules may come "
+                  "before --sub-command; the sub-command's own arguments go after its name")
+    known_after, rest = parser.parse_known_args(after)
+    return Bootstrap(
+        verbose=known.verbose or known_after.verbose,
+        offline_mode=known.offline_mode or known_after.offline_mode,
+        plugin_modules=(*known.plugin_modules, *known_after.plugin_modules),
+        main_args=tuple(before),
+        sub_command=name,
+        sub_command_args=tuple(rest),
+    )

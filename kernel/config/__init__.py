@@ -1,0 +1,1 @@
+"""The config-script language (template variables so far)."""

@@ -1,0 +1,1 @@
+"""Plugin discovery, loading, registries and the objects handed to plugins."""

@@ -1,0 +1,278 @@
+"""The kernel's plugin manager: one load path, one failure policy, cached registries."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sys
+import types
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import pluggy
+
+from dgenerate.plugin_api import hookspecs
+from dgenerate.plugin_api.errors import (
+    DgenerateError,
+    PluginConflictError,
+    PluginError,
+    PluginLoadError,
+    PluginSpecError,
+    SkipPlugin,
+)
+from dgenerate.plugin_api.markers import HOOK_PREFIX, PROJECT_NAME
+from dgenerate.plugin_api.specs import Category, PluginSpec, Provider
+
+from ..version import DISTRIBUTION, dgenerate_version
+from .loading import import_source
+from .registry import Registry
+from .sources import Origin, PluginSource, entry_point_sources, sources_from_specifiers
+
+__all__ = ["DISABLE_VARIABLE", "STRICT_VARIABLE", "LoadedPlugin", "PluginManager"]
+
+#: Comma separated plugin names not to autoload; ``*`` disables every non-builtin plugin.
+DISABLE_VARIABLE = "DGENERATE_DISABLE_PLUGINS"
+#: When set (to anything but 0/false), a broken autoloaded plugin is an error, not a warning.
+STRICT_VARIABLE = "DGENERATE_STRICT_PLUGINS"
+
+
+class _HookManager(pluggy.PluginManager):
+    def parse_hookimpl_opts(self, plugin: object, name: str):  # type: ignore[override]
+        # look only at dgenerate_* attributes: never getattr() the rest of a module
+        if not name.startswith(HOOK_PREFIX):
+            return None
+        return super().parse_hookimpl_opts(plugin, name)
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadedPlugin:
+    source: PluginSource
+    module: types.ModuleType
+    provider: Provider
+
+
+@dataclasses.dataclass(frozen=True)
+class PluginProblem:
+    """An autoloaded plugin that was skipped, and why."""
+
+    source: PluginSource
+    message: str
+    skipped_itself: bool = False
+
+
+def _stderr_warning(message: str) -> None:
+    print(f"dgenerate: warning: {message}", file=sys.stderr)
+
+
+def _describe(source: PluginSource) -> str:
+    if source.origin is Origin.PATH:
+        return f"plugin {source.name!r} ({source.value})"
+    if source.origin is Origin.BUILTIN:
+        return f"builtin plugin {source.name!r} ({source.value})"
+    return f"plugin {source.name!r} (module {source.value})"
+
+
+class PluginManager:
+    """Loads plugins from :class:`PluginSource` records and builds registries from them.
+
+    Create one per program run (tests create their own); nothing is global.
+    ``warn`` receives warnings about skipped plugins (default: standard error).
+    """
+
+    def __init__(
+        self,
+        *,
+        warn: Callable[[str], None] | None = None,
+        environ: Mapping[str, str] | None = None,
+    ) -> None:
+        environ = os.environ if environ is None else environ
+        self.hooks = _HookManager(PROJECT_NAME)
+        self.hooks.add_hookspecs(hookspecs)
+        self.plugins: dict[str, LoadedPlugin] = {}
+        self.problems: list[PluginProblem] = []
+        self.generation = 0
+        self.disabled = frozenset(
+            name.strip() for name in environ.get(DISABLE_VARIABLE, "").split(",") if name.strip())
+        self.strict = environ.get(STRICT_VARIABLE, "").strip().lower() not in ("", "0", "false")
+        self._warn = warn or _stderr_warning
+        self._autoloaded = False
+        self._registries: dict[Category, tuple[int, Registry[Any]]] = {}
+
+    # ------------------------------------------------------------ loading
+
+    def autoload(self) -> None:
+        """Load every plugin in the entry-point group once (builtin and installed)."""
+        if self._autoloaded:
+            return
+        self._autoloaded = True
+        for source in entry_point_sources():
+            if source.name in self.disabled or (
+                    "*" in self.disabled and source.origin is not Origin.BUILTIN):
+                continue
+            self.load(source)
+
+    def load_specifiers(self, specifiers: Sequence[str], base_dir: str | None = None) -> None:
+        """Load plugins the user asked for (``--plugin-modules``, ``\\import_plugins``)."""
+        for source in sources_from_specifiers(specifiers, base_dir):
+            self.load(source)
+
+    def load(self, source: PluginSource) -> LoadedPlugin | None:
+        """Import and register one plugin; apply the failure policy on problems."""
+        existing = self.plugins.get(source.name)
+        if existing is not None:
+            if existing.source.value == source.value:
+                return existing
+            return self._fail(source, (
+                f"cannot be loaded because another plugin with the same name is already "
+                f"loaded from {existing.source.value}"))
+        try:
+            module = import_source(source)
+        except SkipPlugin as skip:
+            if source.requested or self.strict:
+                raise PluginLoadError(
+                    f"{_describe(source)} declined to load: {skip}") from skip
+            self.problems.append(PluginProblem(source, str(skip), skipped_itself=True))
+            return None
+        except Exception as error:
+            return self._fail(source, f"failed to import: {type(error).__name__}: {error}", error)
+        return self.register_module(module, source)
+
+    def register_module(self, module: types.ModuleType | object,
+                        source: PluginSource) -> LoadedPlugin | None:
+        """Register an already imported registration module (or any object with hooks)."""
+        if self.hooks.is_registered(module):
+            name = self.hooks.get_name(module)
+            return self.plugins.get(name) if name else None
+        try:
+            self.hooks.register(module, name=source.name)
+        except pluggy.PluginValidationError as error:
+            return self._fail(source, f"has an invalid hook: {error}", error)
+        except Exception as error:  # e.g. raised by a replayed dgenerate_configure
+            if self.hooks.is_registered(module):
+                self.hooks.unregister(module)
+            return self._fail(
+                source, f"failed while registering: {type(error).__name__}: {error}", error)
+        pending = self._unknown_hooks(module)
+        if pending:
+            self.hooks.unregister(module)
+            return self._fail(source, (
+                f"implements hooks that do not exist: {', '.join(pending)} "
+                "(misspelled, or written for a newer dgenerate)"))
+        loaded = LoadedPlugin(source, module, self._provider(source, module))  # type: ignore[arg-type]
+        self.plugins[source.name] = loaded
+        self.generation += 1
+        return loaded
+
+    def _unknown_hooks(self, module: object) -> list[str]:
+        unknown = []
+        for caller in self.hooks.get_hookcallers(module) or []:
+            if caller.spec is None:
+                unknown.append(caller.name)
+        return sorted(unknown)
+
+    def _provider(self, source: PluginSource, module: Any) -> Provider:
+        builtin = source.origin is Origin.BUILTIN
+        return Provider(
+            plugin=source.name,
+            origin=str(source.origin),
+            distribution=DISTRIBUTION if builtin else None,
+            version=dgenerate_version() if builtin else None,
+            module=getattr(module, "__name__", None),
+            location=source.value,
+        )
+
+    def _fail(self, source: PluginSource, problem: str,
+              error: BaseException | None = None) -> None:
+        message = f"{_describe(source)} {problem}"
+        if source.requested or self.strict:
+            raise PluginLoadError(message) from error
+        self.problems.append(PluginProblem(source, message))
+        self._warn(f"{message}. It was skipped; to stop loading it, set "
+                   f"{DISABLE_VARIABLE}={source.name}")
+        return None
+
+    # ---------------------------------------------------------- registries
+
+    def registry(self, category: Category) -> Registry[Any]:
+        """The registry of a category, rebuilt whenever plugins were added since."""
+        cached = self._registries.get(category)
+        if cached is not None and cached[0] == self.generation:
+            return cached[1]
+        registry = Registry(category, self._contributions(category))
+        self._registries[category] = (self.generation, registry)
+        return registry
+
+    def _contributions(self, category: Category) -> Iterable[PluginSpec]:
+        caller = getattr(self.hooks.hook, category.hook)
+        for implementation in caller.get_hookimpls():
+            loaded = self.plugins.get(implementation.plugin_name)
+            if loaded is None:
+                continue
+            try:
+                specs = list(implementation.function() or ())
+                for spec in specs:
+                    if not isinstance(spec, category.spec_class):
+                        raise PluginSpecError(
+                            f"{category.hook}() returned {spec!r}, which is not a "
+                            f"{category.spec_class.__name__}")
+            except DgenerateError as error:
+                self._contribution_failed(loaded, category, str(error), error)
+                continue
+            except Exception as error:
+                self._contribution_failed(
+                    loaded, category, f"{type(error).__name__}: {error}", error)
+                continue
+            for spec in specs:
+                yield dataclasses.replace(spec, provider=loaded.provider)
+
+    def _contribution_failed(self, loaded: LoadedPlugin, category: Category,
+                             problem: str, error: BaseException) -> None:
+        message = f"{loaded.provider.describe()} could not list its {category.plural}: {problem}"
+        if loaded.source.requested or self.strict:
+            raise PluginSpecError(message) from error
+        self.problems.append(PluginProblem(loaded.source, message))
+        self._warn(f"{message}. They were skipped; to stop loading the plugin, set "
+                   f"{DISABLE_VARIABLE}={loaded.source.name}")
+
+    # ------------------------------------------------------------ behaviour
+
+    def call_each(self, hook: str, arguments: Callable[[LoadedPlugin], dict[str, Any]]) -> None:
+        """Call a behaviour hook one plugin at a time, sorted by plugin name.
+
+        ``arguments`` builds the keyword arguments for each plugin (so a plugin
+        can be told apart in what it declares); each implementation receives the
+        subset it asks for. Conflicts are always errors; other failures follow
+        the load failure policy.
+        """
+        caller = getattr(self.hooks.hook, hook)
+        implementations = sorted(caller.get_hookimpls(), key=lambda impl: impl.plugin_name)
+        for implementation in implementations:
+            loaded = self.plugins.get(implementation.plugin_name)
+            if loaded is None:
+                continue
+            offered = arguments(loaded)
+            try:
+                implementation.function(
+                    **{name: offered[name] for name in implementation.argnames})
+            except PluginConflictError:
+                raise
+            except Exception as error:
+                problem = (str(error) if isinstance(error, DgenerateError)
+                           else f"{type(error).__name__}: {error}")
+                message = f"{loaded.provider.describe()} failed in {hook}: {problem}"
+                if loaded.source.requested or self.strict:
+                    raise PluginError(message) from error
+                self.problems.append(PluginProblem(loaded.source, message))
+                self._warn(f"{message}. To stop loading the plugin, set "
+                           f"{DISABLE_VARIABLE}={loaded.source.name}")
+
+    def configure(self, context: Any) -> None:
+        """Call the historic ``dgenerate_configure`` hook (replayed for later plugins)."""
+        try:
+            self.hooks.hook.dgenerate_configure.call_historic(kwargs={"context": context})
+        except DgenerateError:
+            raise
+        except Exception as error:
+            raise PluginError(
+                f"a plugin failed in dgenerate_configure: {type(error).__name__}: {error}"
+            ) from error

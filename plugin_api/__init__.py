@@ -1,0 +1,108 @@
+"""The dgenerate plugin API: the only module plugin authors import.
+
+A plugin is a light *registration module* with ``@hookimpl`` functions that
+return spec records; the heavy implementation lives in the module each spec's
+``target`` names. See ``docs/plugins/`` for the author guide and
+:mod:`dgenerate.plugin_api.hookspecs` for every hook.
+
+Nothing here imports the kernel, torch or diffusers.
+"""
+
+from .args import REQUIRED, Arg, ArgSpec, arguments_of, format_default, format_type
+from .context import OptionRegistrar, PluginContext
+from .errors import (
+    DgenerateError,
+    PluginArgumentError,
+    PluginConflictError,
+    PluginError,
+    PluginLoadError,
+    PluginSpecError,
+    SkipPlugin,
+    UnknownPluginError,
+    UriSyntaxError,
+    ValueSyntaxError,
+)
+from .files import atomic_output
+from .interfaces.directive import Directive, DirectiveContext
+from .interfaces.image_processor import ImageProcessor
+from .interfaces.job_executor import JobExecutor
+from .interfaces.latents_processor import LatentsProcessor
+from .interfaces.model_type import ModelType
+from .interfaces.pipeline_extension import PipelineExtension
+from .interfaces.prompt_upscaler import PromptUpscaler
+from .interfaces.prompt_weighter import PromptWeighter
+from .interfaces.quantizer import Quantizer
+from .interfaces.sub_command import SubCommand
+from .markers import hookimpl, hookspec
+from .specs import (
+    Category,
+    DirectiveSpec,
+    ImageProcessorSpec,
+    JobExecutorSpec,
+    LatentsProcessorSpec,
+    ModelTypeSpec,
+    PipelineExtensionSpec,
+    PluginSpec,
+    PromptUpscalerSpec,
+    PromptWeighterSpec,
+    Provider,
+    QuantizerSpec,
+    SubCommandSpec,
+    TemplateFunctionSpec,
+)
+from .values import Padding, Prompt, Size
+from .version import API_VERSION, API_VERSION_STRING
+
+__all__ = [
+    "API_VERSION",
+    "API_VERSION_STRING",
+    "REQUIRED",
+    "Arg",
+    "ArgSpec",
+    "Category",
+    "DgenerateError",
+    "Directive",
+    "DirectiveContext",
+    "DirectiveSpec",
+    "ImageProcessor",
+    "ImageProcessorSpec",
+    "JobExecutor",
+    "JobExecutorSpec",
+    "LatentsProcessor",
+    "LatentsProcessorSpec",
+    "ModelType",
+    "ModelTypeSpec",
+    "OptionRegistrar",
+    "Padding",
+    "PipelineExtension",
+    "PipelineExtensionSpec",
+    "PluginArgumentError",
+    "PluginConflictError",
+    "PluginContext",
+    "PluginError",
+    "PluginLoadError",
+    "PluginSpec",
+    "PluginSpecError",
+    "Prompt",
+    "PromptUpscaler",
+    "PromptUpscalerSpec",
+    "PromptWeighter",
+    "PromptWeighterSpec",
+    "Provider",
+    "QuantizerSpec",
+    "Quantizer",
+    "Size",
+    "SkipPlugin",
+    "SubCommand",
+    "SubCommandSpec",
+    "TemplateFunctionSpec",
+    "UnknownPluginError",
+    "UriSyntaxError",
+    "ValueSyntaxError",
+    "arguments_of",
+    "atomic_output",
+    "format_default",
+    "format_type",
+    "hookimpl",
+    "hookspec",
+]

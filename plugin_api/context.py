@@ -1,0 +1,60 @@
+"""What the kernel hands to plugins: the objects behind hook arguments.
+
+Plugins never import the kernel. When a plugin needs a kernel service (create
+another plugin from a URI, load more plugins, know whether ``-v`` was given) it
+receives an object implementing one of these protocols.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol, runtime_checkable
+
+from .specs import Category, PluginSpec
+
+__all__ = ["OptionRegistrar", "PluginContext"]
+
+
+@runtime_checkable
+class PluginContext(Protocol):
+    """Services of the running kernel, passed to ``dgenerate_configure`` and to sub-commands."""
+
+    @property
+    def verbose(self) -> bool:
+        """``-v`` was given: plugins may print debugging detail."""
+
+    @property
+    def offline_mode(self) -> bool:
+        """``--offline-mode``: nothing may be downloaded, only caches used."""
+
+    def specs(self, category: Category) -> Sequence[PluginSpec]:
+        """Every visible spec of a category, sorted by name."""
+
+    def create(self, category: Category, uri: str, **context: Any) -> Any:
+        """Create a plugin object from a URI such as ``"flip"`` or ``"resize;size=512"``.
+
+        The URI's arguments are checked against the plugin's declared arguments
+        and converted to their types; ``context`` supplies hidden arguments
+        (``device=...``) to plugins that accept them and is ignored by the rest.
+        Raises :class:`~dgenerate.plugin_api.errors.DgenerateError` subclasses
+        with a clear message for any problem.
+        """
+
+    def import_plugins(self, specifiers: Sequence[str], base_dir: str | None = None) -> None:
+        """Load more plugins (paths, module names or entry-point names).
+
+        Registries are rebuilt, so what the new plugins contribute is usable at
+        once. This is what the ``\\import_plugins`` directive calls.
+        """
+
+
+class OptionRegistrar(Protocol):
+    """Passed to ``dgenerate_add_options``: declares command-line options of a plugin."""
+
+    def add_option(self, *flags: str, **kwargs: Any) -> None:
+        """Declare an option; the arguments are those of ``argparse.add_argument``.
+
+        Give ``help=`` always. Options must start with ``--`` (short ``-x``
+        spellings are allowed beside a long one). A flag another plugin already
+        declared is an error naming both plugins.
+        """

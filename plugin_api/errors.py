@@ -1,0 +1,52 @@
+"""Errors shared by the kernel and plugins.
+
+Every error derived from :class:`DgenerateError` is a *user* error: the command
+line prints its message as one paragraph and exits with status 1, without a
+traceback unless ``-v`` is given. Plugins raise these (or subclasses) for bad
+input; any other exception escaping a plugin is reported as a bug in that plugin.
+"""
+
+
+class DgenerateError(Exception):
+    """A problem with the user's input or environment, reported without a traceback."""
+
+
+class UriSyntaxError(DgenerateError):
+    """A plugin URI (``name;key=value``) that cannot be split into its parts."""
+
+
+class ValueSyntaxError(DgenerateError):
+    """A value (size, padding, CSV list ...) that does not follow its syntax."""
+
+
+class PluginError(DgenerateError):
+    """Base class of errors about plugins."""
+
+
+class PluginLoadError(PluginError):
+    """A plugin that could not be found or imported."""
+
+
+class PluginSpecError(PluginError):
+    """A plugin returned an invalid spec record (bad name, wrong type ...)."""
+
+
+class PluginConflictError(PluginError):
+    """Two plugins contribute the same name in one category."""
+
+
+class UnknownPluginError(PluginError):
+    """A name that no registered plugin provides."""
+
+
+class PluginArgumentError(PluginError):
+    """A URI argument a plugin does not accept, or a value of the wrong type."""
+
+
+class SkipPlugin(Exception):  # noqa: N818 - reads as an instruction, like pytest.skip
+    """Raise at import time of a registration module to opt out quietly.
+
+    Use it when the plugin cannot work in this environment (a missing optional
+    dependency, an unsupported platform). The kernel records the plugin as
+    skipped and mentions the reason only with ``-v``.
+    """

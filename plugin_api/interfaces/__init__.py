@@ -1,0 +1,1 @@
+"""Base classes and protocols, one module per plugin category."""

@@ -1,0 +1,1 @@
+"""Simple Pillow image operations: flip, mirror, grayscale, invert."""
