@@ -209,7 +209,7 @@ def _convert(value: Any, annotation: Any) -> Any:
                 return value
         return value
     if annotation is None or annotation is type(None):
-        if isinstance(value, str) and value.strip().lower() == "none" or value is None:
+        if (isinstance(value, str) and value.strip().lower() == "none") or value is None:
             return None
         raise _Mismatch()
 
@@ -218,7 +218,7 @@ def _convert(value: Any, annotation: Any) -> Any:
 
     if origin in (Union, types.UnionType):
         if type(None) in arguments and (
-                value is None or isinstance(value, str) and value.strip().lower() == "none"):
+                value is None or (isinstance(value, str) and value.strip().lower() == "none")):
             return None
         members = [member for member in arguments if member is not type(None)]
         # try specific types before str, so "5" becomes 5 for int | str
@@ -233,7 +233,7 @@ def _convert(value: Any, annotation: Any) -> Any:
 
     if origin is Literal:
         for choice in arguments:
-            if value == choice or isinstance(value, str) and str(choice) == value.strip():
+            if value == choice or (isinstance(value, str) and str(choice) == value.strip()):
                 return choice
         raise _Mismatch("choose one of " + ", ".join(repr(choice) for choice in arguments))
 
@@ -296,7 +296,7 @@ def _convert(value: Any, annotation: Any) -> Any:
 def _convert_sequence(value: Any, container: Any, arguments: tuple[Any, ...]) -> Any:
     if isinstance(value, str):
         stripped = value.strip()
-        if stripped[:1] in "[(":
+        if stripped[:1] in "[({":
             items = _literal(stripped)
             if not isinstance(items, (list, tuple)):
                 raise _Mismatch("it is not a list")

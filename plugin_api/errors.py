@@ -43,7 +43,7 @@ class PluginArgumentError(PluginError):
     """A URI argument a plugin does not accept, or a value of the wrong type."""
 
 
-class SkipPlugin(Exception):  # noqa: N818 - reads as an instruction, like pytest.skip
+class SkipPlugin(Exception):
     """Raise at import time of a registration module to opt out quietly.
 
     Use it when the plugin cannot work in this environment (a missing optional

@@ -140,7 +140,8 @@ def validate_plugin(plugin: str, *, builtins: bool = True) -> list[PluginSpec]:
                 target = resolve_target(spec)
                 base = _BASE_CLASSES.get(category)
                 if base is not None and not (inspect.isclass(target) and issubclass(target, base)):
-                    problems.append(f"{label}: target {spec.target!r} is not a {base.__name__}")
+                    problems.append(
+                        f"{label}: target {spec.target!r} is not a subclass of {base.__name__}")
                 elif category in (Category.DIRECTIVE, Category.TEMPLATE_FUNCTION) and not callable(
                         target):
                     problems.append(f"{label}: target {spec.target!r} is not callable")
@@ -148,8 +149,10 @@ def validate_plugin(plugin: str, *, builtins: bool = True) -> list[PluginSpec]:
                     spec_arguments(spec)
             except Exception as error:
                 problems.append(f"{label}: {error}")
-    if not found and not problems:
-        problems.append(f"plugin {plugin!r} contributes nothing")
+    implements_hooks = any(manager.hooks.get_hookcallers(loaded.module)
+                           for loaded in manager.plugins.values() if loaded.source.name in names)
+    if not found and not problems and not implements_hooks:
+        problems.append(f"plugin {plugin!r} implements no dgenerate hook")
     if problems:
         raise AssertionError("plugin problems:\n  " + "\n  ".join(problems))
     return found

@@ -119,7 +119,7 @@ def align_size(size: Iterable[int], align: int) -> Size:
     """Round each dimension to the nearest multiple of ``align`` (never below ``align``)."""
     if align < 1:
         raise ValueSyntaxError(f"alignment {align!r} must be at least 1")
-    width, height = (max(align, int(math.floor(d / align + 0.5)) * align) for d in size)
+    width, height = (max(align, math.floor(d / align + 0.5) * align) for d in size)
     return Size(width, height)
 
 

@@ -44,7 +44,7 @@ def _action_type(action: argparse.Action) -> Any:
     if isinstance(action, (argparse._StoreTrueAction, argparse._StoreFalseAction)):
         return bool
     element = action.type if isinstance(action.type, type) else str
-    if action.nargs in ("+", "*") or isinstance(action.nargs, int) and action.nargs > 1:
+    if action.nargs in ("+", "*") or (isinstance(action.nargs, int) and action.nargs > 1):
         return Sequence[element] | None
     if action.default is not None:
         return element

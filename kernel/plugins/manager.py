@@ -119,9 +119,13 @@ class PluginManager:
     def load(self, source: PluginSource) -> LoadedPlugin | None:
         """Import and register one plugin; apply the failure policy on problems."""
         existing = self.plugins.get(source.name)
+        if existing is not None and existing.source.value == source.value:
+            return existing
+        if existing is not None and source.origin is Origin.PATH:
+            # two plugin folders may share a base name (a/plugin, b/plugin): number the second
+            source = dataclasses.replace(source, name=self._free_name(source.name))
+            existing = None
         if existing is not None:
-            if existing.source.value == source.value:
-                return existing
             return self._fail(source, (
                 f"cannot be loaded because another plugin with the same name is already "
                 f"loaded from {existing.source.value}"))
@@ -136,6 +140,12 @@ class PluginManager:
         except Exception as error:
             return self._fail(source, f"failed to import: {type(error).__name__}: {error}", error)
         return self.register_module(module, source)
+
+    def _free_name(self, name: str) -> str:
+        number = 2
+        while f"{name}-{number}" in self.plugins:
+            number += 1
+        return f"{name}-{number}"
 
     def register_module(self, module: types.ModuleType | object,
                         source: PluginSource) -> LoadedPlugin | None:
@@ -213,7 +223,7 @@ class PluginManager:
                 for spec in specs:
                     if not isinstance(spec, category.spec_class):
                         raise PluginSpecError(
-                            f"{category.hook}() returned {spec!r}, which is not a "
+                            f"{category.hook}() returned {spec!r}, which is not of type "
                             f"{category.spec_class.__name__}")
             except DgenerateError as error:
                 self._contribution_failed(loaded, category, str(error), error)

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import abc
-
 __all__ = ["ModelType"]
 
 
-class ModelType(abc.ABC):
+class ModelType:
     """A family of diffusion models (``--model-type`` value).
 
     The kernel knows no model family by name: everything specific to one

@@ -26,5 +26,5 @@ class PipelineExtension(abc.ABC):
               options: argparse.Namespace) -> dict[str, Any]:
         """Change the pipeline (and, if needed, the call arguments) before a call."""
 
-    def remove(self, pipeline: Any) -> None:
+    def remove(self, pipeline: Any) -> None:  # noqa: B027 - optional, empty by default
         """Undo what :meth:`apply` changed on the pipeline. Optional."""

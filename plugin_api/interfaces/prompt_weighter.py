@@ -20,5 +20,5 @@ class PromptWeighter(abc.ABC):
     def translate(self, pipeline: Any, call_args: dict[str, Any]) -> dict[str, Any]:
         """Return the call arguments with prompts replaced by embeddings."""
 
-    def cleanup(self) -> None:
+    def cleanup(self) -> None:  # noqa: B027 - optional, empty by default
         """Release memory held for the last call (tensors, hooks). Optional."""

@@ -1,0 +1,39 @@
+"""Paths and helpers shared by the tests."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLES = REPO / "examples" / "writing_plugins"
+FIXTURES = Path(__file__).resolve().parent / "fixtures"
+MEDIA = REPO.parent / "shared" / "media"
+DGENERATE = Path(sys.executable).with_name("dgenerate")
+
+
+def clean_environment(**changes: str) -> dict[str, str]:
+    """The current environment without dgenerate's plugin switches, plus ``changes``."""
+    environment = {key: value for key, value in os.environ.items()
+                   if not key.startswith("DGENERATE_")}
+    environment.update(changes)
+    return environment
+
+
+def run_dgenerate(*args: str, env: dict[str, str] | None = None,
+                  cwd: str | Path | None = None) -> subprocess.CompletedProcess[str]:
+    """Run the installed ``dgenerate`` console script in a subprocess."""
+    return subprocess.run(
+        [str(DGENERATE), *args], capture_output=True, text=True, check=False,
+        env=env if env is not None else clean_environment(), cwd=cwd,
+        stdin=subprocess.DEVNULL, timeout=120)
+
+
+def pip_install_target(project: Path, target: Path) -> None:
+    """Install a plugin project into ``target`` (put on PYTHONPATH to make it "installed")."""
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation",
+         "--disable-pip-version-check", "--target", str(target), str(project)],
+        check=True, capture_output=True, text=True)

@@ -1,0 +1,77 @@
+"""The docs stay true: generated pages are current, shell examples run, README commands match CI."""
+
+from __future__ import annotations
+
+import ast
+import re
+import shlex
+import sys
+
+import pytest
+
+from dgenerate.plugin_api import hookspecs
+
+from .support import REPO, run_dgenerate
+
+sys.path.insert(0, str(REPO / "tools"))
+import gen_hook_docs
+
+DOCS = REPO / "docs"
+FENCE = re.compile(r"```(\w+)\n(.*?)```", re.DOTALL)
+
+
+def blocks(language: str) -> list[tuple[str, str]]:
+    found = []
+    for page in sorted(DOCS.rglob("*.md")):
+        for block_language, body in FENCE.findall(page.read_text()):
+            if block_language == language:
+                found.append((str(page.relative_to(REPO)), body))
+    return found
+
+
+def shell_examples() -> list[tuple[str, list[str]]]:
+    commands = []
+    for page, body in blocks("bash"):
+        for line in body.splitlines():
+            if line.startswith("dgenerate "):
+                commands.append((page, shlex.split(line)[1:]))
+    return commands
+
+
+def test_hook_reference_is_current() -> None:
+    assert gen_hook_docs.main(["--check"]) == 0, "run: .venv/bin/python tools/gen_hook_docs.py"
+
+
+@pytest.mark.parametrize("hook", gen_hook_docs.hook_functions(), ids=lambda hook: hook.__name__)
+def test_every_hook_is_documented_with_an_example(hook) -> None:
+    doc = hook.__doc__ or ""
+    assert "Example::" in doc and "@hookimpl" in doc and f"def {hook.__name__}(" in doc
+    assert hook.__name__ in (DOCS / "plugins" / "guide.md").read_text()
+
+
+def test_hookspecs_module_exports_only_hooks() -> None:
+    hooks = {name for name in vars(hookspecs) if name.startswith("dgenerate_")}
+    assert hooks == {hook.__name__ for hook in gen_hook_docs.hook_functions()}
+
+
+@pytest.mark.parametrize(("page", "arguments"), shell_examples(),
+                         ids=lambda value: value if isinstance(value, str) else " ".join(value))
+def test_shell_examples_run(page: str, arguments: list[str]) -> None:
+    result = run_dgenerate(*arguments, cwd=REPO)
+    assert result.returncode == 0, f"{page}: {result.stderr}"
+    assert result.stdout.strip()
+
+
+@pytest.mark.parametrize(("page", "code"), blocks("python"), ids=lambda value: value[:40])
+def test_python_examples_compile(page: str, code: str) -> None:
+    ast.parse(code)
+
+
+def test_readme_starts_with_the_two_commands_and_ci_runs_the_second() -> None:
+    readme = (REPO / "README.md").read_text()
+    first_block = FENCE.match(readme)
+    assert first_block is not None, "the README must start with the commands"
+    commands = first_block.group(2).strip().splitlines()
+    assert len(commands) == 2
+    assert commands[0].startswith("bash tools/install.sh &&")
+    assert commands[1] in (REPO / ".ci" / "run").read_text()
