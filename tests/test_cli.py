@@ -202,6 +202,24 @@ def test_plugin_modules_that_do_not_exist() -> None:
         "dgenerate: error: plugin module path 'nowhere/plugin.py' does not exist")
 
 
+def test_requested_plugin_with_an_invalid_spec_exits_1(tmp_path: Path) -> None:
+    plugin = tmp_path / "badspec.py"
+    plugin.write_text(textwrap.dedent("""
+        from dgenerate.plugin_api import ImageProcessorSpec, hookimpl
+
+        @hookimpl
+        def dgenerate_image_processors():
+            yield ImageProcessorSpec(name="Bad Name", summary="s", target="x:Y")
+        """))
+    result = cli("--plugin-modules", str(plugin), "--image-processor-help")
+    assert result.exit_code == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.startswith(
+        "dgenerate: error: plugin 'badspec' (path, ")
+    assert "could not list its image processors: invalid image processor spec 'Bad Name': " \
+           "the name must match" in result.stderr
+
+
 def test_aliases_hidden_and_unavailable_specs(tmp_path: Path) -> None:
     plugin = tmp_path / "various.py"
     plugin.write_text(textwrap.dedent("""

@@ -7,7 +7,6 @@ from typing import Any
 
 from dgenerate.plugin_api.specs import Category, PluginSpec
 
-from .factory import create_from_uri
 from .manager import PluginManager
 
 __all__ = ["KernelContext"]
@@ -34,6 +33,8 @@ class KernelContext:
         return self.manager.registry(category).specs()
 
     def create(self, category: Category, uri: str, **context: Any) -> Any:
+        from .factory import create_from_uri  # the URI machinery is not needed to start up
+
         return create_from_uri(self.manager.registry(category), uri, supplied=context)
 
     def import_plugins(self, specifiers: Sequence[str], base_dir: str | None = None) -> None:
