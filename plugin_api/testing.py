@@ -100,9 +100,7 @@ def isolated_plugin_manager(*, builtins: bool = True, plugins: Sequence[str] = (
     """
     from dgenerate.kernel.plugins.manager import DISABLE_VARIABLE, PluginManager
 
-    warnings: list[str] = []
-    manager = PluginManager(warn=warnings.append, environ={DISABLE_VARIABLE: "*"})
-    manager.warnings = warnings
+    manager = PluginManager(warn=lambda message: None, environ={DISABLE_VARIABLE: "*"})
     if builtins:
         manager.autoload()
     if plugins:

@@ -195,6 +195,32 @@ def test_sub_command_errors(tmp_path: Path) -> None:
     assert "only -v, -ofm and --plugin-modules may come before --sub-command" in before.stderr
 
 
+def test_sub_command_receives_the_meta_options_through_its_context(tmp_path: Path) -> None:
+    plugin = tmp_path / "echo_context.py"
+    plugin.write_text(textwrap.dedent("""
+        from dgenerate.plugin_api import SubCommand, SubCommandSpec, hookimpl
+
+        class EchoContext(SubCommand):
+            \"\"\"Print what the kernel passed.\"\"\"
+
+            def add_arguments(self, parser):
+                parser.add_argument("words", nargs="*")
+
+            def run(self, options):
+                print(self.name, self.context.verbose, self.context.offline_mode, options.words)
+                return 3
+
+        @hookimpl
+        def dgenerate_sub_commands():
+            yield SubCommandSpec(name="echo-context", summary="s", target=EchoContext)
+        """))
+    plain = cli("--plugin-modules", str(plugin), "--sub-command", "echo-context", "a", "b")
+    assert (plain.exit_code, plain.stdout.strip()) == (3, "echo-context False False ['a', 'b']")
+    meta = cli("-ofm", "--plugin-modules", str(plugin), "--sub-command", "echo-context",
+               "a", "-v", "b")
+    assert meta.stdout.strip() == "echo-context True True ['a', 'b']"
+
+
 def test_plugin_modules_that_do_not_exist() -> None:
     result = cli("--plugin-modules", "nowhere/plugin.py", "--image-processor-help")
     assert result.exit_code == 1

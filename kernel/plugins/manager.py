@@ -76,7 +76,8 @@ class PluginManager:
     """Loads plugins from :class:`PluginSource` records and builds registries from them.
 
     Create one per program run (tests create their own); nothing is global.
-    ``warn`` receives warnings about skipped plugins (default: standard error).
+    ``warn`` receives warnings about skipped plugins (default: standard error);
+    they are also kept in :attr:`warnings`.
     """
 
     def __init__(
@@ -90,6 +91,7 @@ class PluginManager:
         self.hooks.add_hookspecs(hookspecs)
         self.plugins: dict[str, LoadedPlugin] = {}
         self.problems: list[PluginProblem] = []
+        self.warnings: list[str] = []
         self.generation = 0
         self.disabled = frozenset(
             name.strip() for name in environ.get(DISABLE_VARIABLE, "").split(",") if name.strip())
@@ -138,7 +140,7 @@ class PluginManager:
             self.problems.append(PluginProblem(source, str(skip), skipped_itself=True))
             return None
         except Exception as error:
-            return self._fail(source, f"failed to import: {type(error).__name__}: {error}", error)
+            return self._fail(source, f"failed to import: {self._problem(error)}", error)
         return self.register_module(module, source)
 
     def _free_name(self, name: str) -> str:
@@ -193,13 +195,24 @@ class PluginManager:
 
     def _fail(self, source: PluginSource, problem: str,
               error: BaseException | None = None) -> None:
-        message = f"{_describe(source)} {problem}"
+        self._apply_policy(source, f"{_describe(source)} {problem}", error,
+                           error_type=PluginLoadError, outcome="It was skipped")
+
+    def _apply_policy(self, source: PluginSource, message: str, error: BaseException | None,
+                      *, error_type: type[PluginError], outcome: str) -> None:
+        """The failure policy, in one place: an error for plugins the user asked for (or
+        in strict mode), otherwise one warning saying how to disable the plugin."""
         if source.requested or self.strict:
-            raise PluginLoadError(message) from error
+            raise error_type(message) from error
         self.problems.append(PluginProblem(source, message))
-        self._warn(f"{message}. It was skipped; to stop loading it, set "
-                   f"{DISABLE_VARIABLE}={source.name}")
-        return None
+        warning = f"{message}. {outcome}; to stop loading it, set {DISABLE_VARIABLE}={source.name}"
+        self.warnings.append(warning)
+        self._warn(warning)
+
+    @staticmethod
+    def _problem(error: BaseException) -> str:
+        return str(error) if isinstance(error, DgenerateError) else (
+            f"{type(error).__name__}: {error}")
 
     # ---------------------------------------------------------- registries
 
@@ -225,24 +238,14 @@ class PluginManager:
                         raise PluginSpecError(
                             f"{category.hook}() returned {spec!r}, which is not of type "
                             f"{category.spec_class.__name__}")
-            except DgenerateError as error:
-                self._contribution_failed(loaded, category, str(error), error)
-                continue
             except Exception as error:
-                self._contribution_failed(
-                    loaded, category, f"{type(error).__name__}: {error}", error)
+                self._apply_policy(
+                    loaded.source, f"{loaded.provider.describe()} could not list its "
+                                   f"{category.plural}: {self._problem(error)}", error,
+                    error_type=PluginSpecError, outcome="They were skipped")
                 continue
             for spec in specs:
                 yield dataclasses.replace(spec, provider=loaded.provider)
-
-    def _contribution_failed(self, loaded: LoadedPlugin, category: Category,
-                             problem: str, error: BaseException) -> None:
-        message = f"{loaded.provider.describe()} could not list its {category.plural}: {problem}"
-        if loaded.source.requested or self.strict:
-            raise PluginSpecError(message) from error
-        self.problems.append(PluginProblem(loaded.source, message))
-        self._warn(f"{message}. They were skipped; to stop loading the plugin, set "
-                   f"{DISABLE_VARIABLE}={loaded.source.name}")
 
     # ------------------------------------------------------------ behaviour
 
@@ -267,14 +270,10 @@ class PluginManager:
             except PluginConflictError:
                 raise
             except Exception as error:
-                problem = (str(error) if isinstance(error, DgenerateError)
-                           else f"{type(error).__name__}: {error}")
-                message = f"{loaded.provider.describe()} failed in {hook}: {problem}"
-                if loaded.source.requested or self.strict:
-                    raise PluginError(message) from error
-                self.problems.append(PluginProblem(loaded.source, message))
-                self._warn(f"{message}. To stop loading the plugin, set "
-                           f"{DISABLE_VARIABLE}={loaded.source.name}")
+                self._apply_policy(
+                    loaded.source,
+                    f"{loaded.provider.describe()} failed in {hook}: {self._problem(error)}",
+                    error, error_type=PluginError, outcome="Its contribution was skipped")
 
     def configure(self, context: Any) -> None:
         """Call the historic ``dgenerate_configure`` hook (replayed for later plugins)."""
