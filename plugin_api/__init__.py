@@ -22,18 +22,20 @@ from .errors import (
     UriSyntaxError,
     ValueSyntaxError,
 )
+from .events import JobFinished, JobStarted, RenderEvent, RenderFinished, RenderStarted
 from .files import atomic_output
 from .interfaces.directive import Directive, DirectiveContext
 from .interfaces.image_processor import ImageProcessor
 from .interfaces.job_executor import JobExecutor
 from .interfaces.latents_processor import LatentsProcessor
-from .interfaces.model_type import ModelType
+from .interfaces.model_type import ModelType, RenderOutput
 from .interfaces.pipeline_extension import PipelineExtension
 from .interfaces.prompt_upscaler import PromptUpscaler
 from .interfaces.prompt_weighter import PromptWeighter
 from .interfaces.quantizer import Quantizer
 from .interfaces.sub_command import SubCommand
 from .markers import hookimpl, hookspec
+from .render import Job, Mode, ModelSource, ObjectCache, RenderContext, RenderRequest
 from .specs import (
     Category,
     DirectiveSpec,
@@ -66,12 +68,18 @@ __all__ = [
     "DirectiveSpec",
     "ImageProcessor",
     "ImageProcessorSpec",
+    "Job",
     "JobExecutor",
     "JobExecutorSpec",
+    "JobFinished",
+    "JobStarted",
     "LatentsProcessor",
     "LatentsProcessorSpec",
+    "Mode",
+    "ModelSource",
     "ModelType",
     "ModelTypeSpec",
+    "ObjectCache",
     "OptionRegistrar",
     "Padding",
     "PipelineExtension",
@@ -91,6 +99,12 @@ __all__ = [
     "Provider",
     "Quantizer",
     "QuantizerSpec",
+    "RenderContext",
+    "RenderEvent",
+    "RenderFinished",
+    "RenderOutput",
+    "RenderRequest",
+    "RenderStarted",
     "Size",
     "SkipPlugin",
     "SubCommand",

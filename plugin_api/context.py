@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol, runtime_checkable
 
+from .args import ArgSpec
 from .specs import Category, PluginSpec
 
 __all__ = ["OptionRegistrar", "PluginContext"]
@@ -38,6 +39,15 @@ class PluginContext(Protocol):
         (``device=...``) to plugins that accept them and is ignored by the rest.
         Raises :class:`~dgenerate.plugin_api.errors.DgenerateError` subclasses
         with a clear message for any problem.
+        """
+
+    def parse_uri(self, uri: str, arguments: Sequence[ArgSpec], *,
+                  owner: str) -> tuple[str, dict[str, Any]]:
+        """Split a URI and bind its arguments to ``arguments`` (typed, checked).
+
+        Returns the URI's name and the converted keyword arguments. For plugins
+        with URI-configured things of their own (schedulers, sub-models).
+        ``owner`` names the thing in error messages.
         """
 
     def import_plugins(self, specifiers: Sequence[str], base_dir: str | None = None) -> None:

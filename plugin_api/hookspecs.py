@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from .context import OptionRegistrar, PluginContext
+from .events import RenderEvent
 from .markers import hookspec
 from .specs import (
     DirectiveSpec,
@@ -228,6 +229,23 @@ def dgenerate_configure(context: PluginContext) -> None:
         def dgenerate_configure(context):
             if context.verbose:
                 print("my-plugin ready")
+    """
+
+
+@hookspec
+def dgenerate_render_event(event: RenderEvent) -> None:
+    """Called for every render event: ``RenderStarted``, ``JobStarted``, ``JobFinished``
+    (with the files written) and ``RenderFinished``.
+
+    Use it to log, collect statistics or post files elsewhere. Exceptions are
+    reported as errors of the plugin; keep the work quick, it runs between jobs.
+
+    Example::
+
+        @hookimpl
+        def dgenerate_render_event(event):
+            if isinstance(event, JobFinished):
+                print("wrote", ", ".join(event.files))
     """
 
 

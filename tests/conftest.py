@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 from pathlib import Path
 
 import pytest
@@ -9,6 +11,28 @@ import pytest
 from .support import EXAMPLES, FIXTURES, MEDIA, pip_install_target
 
 pytest_plugins = ["dgenerate.plugin_api.testing"]
+
+# No test may reach the internet: the Hugging Face libraries stay offline (subprocesses
+# inherit this), and in this process any connection other than to 127.0.0.1 fails.
+os.environ["HF_HUB_OFFLINE"] = "1"
+os.environ["TRANSFORMERS_OFFLINE"] = "1"
+os.environ.pop("HF_TOKEN", None)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def no_network() -> None:
+    real_connect = socket.socket.connect
+
+    def guarded(self: socket.socket, address: object) -> object:
+        host = address[0] if isinstance(address, tuple) else address
+        if self.family in (socket.AF_INET, socket.AF_INET6) and host not in (
+                "127.0.0.1", "::1", "localhost"):
+            raise OSError(f"tests may not connect to {address!r}")
+        return real_connect(self, address)
+
+    socket.socket.connect = guarded  # type: ignore[method-assign]
+    yield
+    socket.socket.connect = real_connect  # type: ignore[method-assign]
 
 
 @pytest.fixture(scope="session")
@@ -25,3 +49,11 @@ def media() -> Path:
     if not MEDIA.is_dir():
         pytest.fail(f"the shared media folder {MEDIA} is missing")
     return MEDIA
+
+
+@pytest.fixture(scope="session")
+def tiny_sd(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random-weight Stable Diffusion 1.x folder (64 px native size)."""
+    from .tiny_models import build_sd
+
+    return build_sd(tmp_path_factory.mktemp("models") / "tiny-sd")

@@ -96,10 +96,12 @@ def test_abbreviated_options_are_not_accepted() -> None:
     assert cli("--image-processor").exit_code == 2
 
 
-def test_rendering_is_not_available_yet() -> None:
-    result = cli("some/model")
+def test_a_model_that_exists_nowhere(tmp_path: Path) -> None:
+    result = cli("no-such-owner/no-such-model", "--output-path", str(tmp_path))
     assert result.exit_code == 1
-    assert "cannot render 'some/model'" in result.stderr
+    assert "the Hugging Face repository 'no-such-owner/no-such-model' could not be loaded" in (
+        result.stderr)
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_several_listings_at_once() -> None:

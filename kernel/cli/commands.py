@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Sequence
 
-from dgenerate.plugin_api.errors import DgenerateError, PluginSpecError
+from dgenerate.plugin_api.errors import PluginSpecError
 from dgenerate.plugin_api.interfaces.sub_command import SubCommand
 from dgenerate.plugin_api.specs import Category
 
@@ -57,6 +57,8 @@ def run_main_command(context: KernelContext, args: Sequence[str]) -> int:
         return 0
     if options.model_path is None:
         parser.error("give a model path to render, or one of the --X-help options")
-    raise DgenerateError(
-        f"cannot render {options.model_path!r}: this version of dgenerate has no render "
-        "loop yet; only the help listings and sub-commands work")
+    from ..render.loop import render
+    from ..render.plan import build_plan
+
+    render(context, build_plan(options, verbose=context.verbose))
+    return 0

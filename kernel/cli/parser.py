@@ -8,6 +8,7 @@ from typing import Any
 from dgenerate.plugin_api.errors import PluginConflictError, PluginSpecError
 
 from ..plugins.manager import LoadedPlugin, PluginManager
+from ..render.options import add_render_options
 from ..version import dgenerate_version
 from .help_options import HELP_OPTIONS
 
@@ -81,6 +82,7 @@ def _kernel_options(parser: argparse.ArgumentParser) -> None:
     for option in HELP_OPTIONS:
         parser.add_argument(option.flag, nargs="*", metavar=option.metavar, default=None,
                             help=option.help)
+    add_render_options(parser)
 
 
 def build_parser(manager: PluginManager) -> argparse.ArgumentParser:

@@ -1,10 +1,14 @@
-"""The kernel's implementation of :class:`~dgenerate.plugin_api.PluginContext`."""
+"""The kernel's implementation of the context protocols handed to plugins
+(:class:`~dgenerate.plugin_api.PluginContext` and, while rendering,
+:class:`~dgenerate.plugin_api.render.RenderContext`)."""
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Sequence
 from typing import Any
 
+from dgenerate.plugin_api.args import ArgSpec
 from dgenerate.plugin_api.specs import Category, PluginSpec
 
 from .manager import PluginManager
@@ -13,13 +17,20 @@ __all__ = ["KernelContext"]
 
 
 class KernelContext:
-    """Services of one dgenerate run, handed to plugins."""
+    """Services of one dgenerate invocation.
+
+    The caches and the web cache may be shared between invocations (a config
+    script passes the same ones to every line); by default each context makes
+    its own when first asked.
+    """
 
     def __init__(self, manager: PluginManager, *, verbose: bool = False,
-                 offline_mode: bool = False) -> None:
+                 offline_mode: bool = False, caches: Any = None, web_cache: Any = None) -> None:
         self.manager = manager
         self._verbose = verbose
         self._offline_mode = offline_mode
+        self._caches = caches
+        self._web_cache = web_cache
 
     @property
     def verbose(self) -> bool:
@@ -29,6 +40,8 @@ class KernelContext:
     def offline_mode(self) -> bool:
         return self._offline_mode
 
+    # ------------------------------------------------------------- plugins
+
     def specs(self, category: Category) -> Sequence[PluginSpec]:
         return self.manager.registry(category).specs()
 
@@ -37,5 +50,46 @@ class KernelContext:
 
         return create_from_uri(self.manager.registry(category), uri, supplied=context)
 
+    def parse_uri(self, uri: str, arguments: Sequence[ArgSpec], *,
+                  owner: str) -> tuple[str, dict[str, Any]]:
+        from ..uri import bind_arguments, parse_uri
+
+        parsed = parse_uri(uri)
+        return parsed.name, bind_arguments(parsed, arguments, owner=owner)
+
     def import_plugins(self, specifiers: Sequence[str], base_dir: str | None = None) -> None:
         self.manager.load_specifiers(specifiers, base_dir)
+
+    # ----------------------------------------------------------- rendering
+
+    @property
+    def caches(self) -> Any:
+        if self._caches is None:
+            from ..cache import CacheRegistry
+
+            self._caches = CacheRegistry(debug=self.debug)
+        return self._caches
+
+    @property
+    def web_cache(self) -> Any:
+        if self._web_cache is None:
+            from ..webcache import WebCache
+
+            self._web_cache = WebCache(offline=self.offline_mode)
+        return self._web_cache
+
+    def cache(self, name: str) -> Any:
+        return self.caches.cache(name)
+
+    def fetch(self, url: str) -> str:
+        return self.web_cache.fetch(url)
+
+    def debug(self, message: str) -> None:
+        if self._verbose:
+            print(f"dgenerate: {message}", file=sys.stderr)
+
+    def progress(self, total: int, description: str) -> Any:
+        from tqdm import tqdm
+
+        return tqdm(total=total, desc=description, leave=False, file=sys.stderr,
+                    disable=not sys.stderr.isatty())

@@ -1,0 +1,139 @@
+"""Memoizing expensive objects (pipelines, sub-models) by their creation parameters.
+
+Each named cache (``pipeline``, ``unet``, ``vae`` ...) maps a key describing how
+an object was created to the object, so a later invocation in the same process
+that asks for the same model gets the same object instead of loading it again.
+When memory runs short, the least recently used entries of all caches are
+dropped before a new object is created.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import gc
+import os
+from collections.abc import Callable, Hashable
+from typing import Any
+
+__all__ = ["CacheRegistry", "ObjectCache", "available_memory"]
+
+#: Keep at least this much memory free for the work itself after loading.
+DEFAULT_RESERVE = 2 * 1024**3
+
+
+def available_memory() -> int:
+    """Bytes of memory the system can still hand out (Linux: MemAvailable)."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - exotic platforms
+        return 1 << 62
+
+
+@dataclasses.dataclass
+class _Entry:
+    value: Any
+    size: int
+
+
+class ObjectCache:
+    """One named cache; entries are evicted through the registry that owns it."""
+
+    def __init__(self, name: str, registry: CacheRegistry) -> None:
+        self.name = name
+        self._registry = registry
+        self._entries: collections.OrderedDict[Hashable, _Entry] = collections.OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def get_or_create(self, key: Hashable, create: Callable[[], Any], *,
+                      size: int | None = None) -> Any:
+        entry = self._entries.get(key)
+        if entry is not None:
+            self.hits += 1
+            self._registry.touch(self, key)
+            self._registry.debug(f"cache hit in {self.name!r}: {key!r}")
+            return entry.value
+        self.misses += 1
+        self._registry.debug(f"cache miss in {self.name!r}: {key!r}")
+        self._registry.make_room(size or 0)
+        value = create()
+        self._entries[key] = _Entry(value, size or 0)
+        self._registry.touch(self, key)
+        return value
+
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self._entries
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    @property
+    def size(self) -> int:
+        return sum(entry.size for entry in self._entries.values())
+
+    def evict(self, key: Hashable) -> None:
+        self._entries.pop(key, None)
+        self._registry.forget(self, key)
+
+    def clear(self) -> None:
+        for key in list(self._entries):
+            self.evict(key)
+
+
+class CacheRegistry:
+    """All named caches of a process, with one least-recently-used order across them."""
+
+    def __init__(self, *, reserve: int = DEFAULT_RESERVE,
+                 memory: Callable[[], int] = available_memory,
+                 debug: Callable[[str], None] | None = None) -> None:
+        self.reserve = reserve
+        self._memory = memory
+        self._debug = debug
+        self._caches: dict[str, ObjectCache] = {}
+        self._order: collections.OrderedDict[tuple[str, Hashable], None] = (
+            collections.OrderedDict())
+
+    def cache(self, name: str) -> ObjectCache:
+        if name not in self._caches:
+            self._caches[name] = ObjectCache(name, self)
+        return self._caches[name]
+
+    def names(self) -> list[str]:
+        return sorted(self._caches)
+
+    def debug(self, message: str) -> None:
+        if self._debug is not None:
+            self._debug(message)
+
+    def touch(self, cache: ObjectCache, key: Hashable) -> None:
+        self._order.pop((cache.name, key), None)
+        self._order[(cache.name, key)] = None
+
+    def forget(self, cache: ObjectCache, key: Hashable) -> None:
+        self._order.pop((cache.name, key), None)
+
+    def make_room(self, size: int) -> None:
+        """Evict least recently used entries until ``size`` more bytes fit above the reserve."""
+        evicted = False
+        while self._order and self._memory() - size < self.reserve:
+            (name, key), _ = self._order.popitem(last=False)
+            self.debug(f"evicting {key!r} from cache {name!r} to free memory")
+            self._caches[name]._entries.pop(key, None)
+            evicted = True
+            gc.collect()
+        if evicted:
+            gc.collect()
+
+    def clear(self, names: list[str] | None = None) -> None:
+        for name in names or list(self._caches):
+            if name in self._caches:
+                self._caches[name].clear()
+        gc.collect()

@@ -1,0 +1,1 @@
+"""The render loop: options, the job grid, inputs, outputs."""

@@ -1,0 +1,133 @@
+"""Config scripts that render an output again, and A1111-style parameters.
+
+``--output-configs`` writes one beside every image; ``--output-metadata`` puts
+the same text in the image. The script holds one dgenerate invocation with
+every value that affects the pixels fixed to what the job used.
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Sequence
+from typing import Any
+
+from dgenerate.plugin_api.render import Job
+
+from ..version import VERSION
+from .grid import JobTemplate
+from .plan import RenderPlan
+
+__all__ = ["auto1111_parameters", "job_config"]
+
+# diffusers scheduler classes -> the sampler names Automatic1111 (and CivitAI) use
+_A1111_SAMPLERS = {
+    "EulerDiscreteScheduler": "Euler",
+    "EulerAncestralDiscreteScheduler": "Euler a",
+    "DPMSolverMultistepScheduler": "DPM++ 2M",
+    "DPMSolverSinglestepScheduler": "DPM++ SDE",
+    "DPMSolverSDEScheduler": "DPM++ SDE",
+    "KDPM2DiscreteScheduler": "DPM2",
+    "KDPM2AncestralDiscreteScheduler": "DPM2 a",
+    "HeunDiscreteScheduler": "Heun",
+    "LMSDiscreteScheduler": "LMS",
+    "DDIMScheduler": "DDIM",
+    "DDPMScheduler": "DDPM",
+    "PNDMScheduler": "PLMS",
+    "UniPCMultistepScheduler": "UniPC",
+    "DEISMultistepScheduler": "DEIS",
+    "LCMScheduler": "LCM",
+}
+
+
+def _option(name: str, *values: Any) -> str:
+    return " ".join([name, *(shlex.quote(str(value)) for value in values)])
+
+
+def _chains(groups: Sequence[Sequence[str]]) -> list[str]:
+    values: list[str] = []
+    for index, group in enumerate(groups):
+        if index:
+            values.append("+")
+        values.extend(group)
+    return values
+
+
+def job_config(plan: RenderPlan, template: JobTemplate, job: Job) -> str:
+    """A config script rendering ``job`` again (all of its batch)."""
+    request = plan.request
+    source = request.source
+    lines = [shlex.quote(source.path)]
+    add = lines.append
+    add(_option("--model-type", source.model_type))
+    if source.revision != "main":
+        add(_option("--revision", source.revision))
+    for flag, value in (("--variant", source.variant), ("--subfolder", source.subfolder),
+                        ("--original-config", source.original_config)):
+        if value is not None:
+            add(_option(flag, value))
+    if source.dtype != "auto":
+        add(_option("--dtype", source.dtype))
+    if source.device != "auto":
+        add(_option("--device", source.device))
+    for flag, enabled in (("--safety-checker", source.safety_checker),
+                          ("--vae-tiling", source.vae_tiling),
+                          ("--vae-slicing", source.vae_slicing)):
+        if enabled:
+            add(flag)
+    add(_option("--prompts", str(template.prompt)))
+    add(_option("--seeds", template.seed))
+    add(_option("--inference-steps", template.inference_steps))
+    add(_option("--guidance-scales", template.guidance_scale))
+    if template.guidance_rescale is not None:
+        add(_option("--guidance-rescales", template.guidance_rescale))
+    if template.clip_skip is not None:
+        add(_option("--clip-skips", template.clip_skip))
+    if template.scheduler is not None:
+        add(_option("--schedulers", template.scheduler))
+    if template.sigmas is not None:
+        add(_option("--sigmas", template.sigmas))
+    if template.image_seed is not None:
+        add(_option("--image-seeds", template.image_seed.text))
+        add(_option("--image-seed-strengths", template.strength))
+        if request.output_size is not None:
+            add(_option("--output-size", request.output_size))
+        if request.no_aspect:
+            add("--no-aspect")
+        if plan.seed_processors:
+            add(_option("--seed-image-processors", *_chains(plan.seed_processors)))
+        if plan.mask_processors:
+            add(_option("--mask-image-processors", *_chains(plan.mask_processors)))
+    else:
+        add(_option("--output-size", f"{job.width}x{job.height}"))
+    if request.batch_size > 1:
+        add(_option("--batch-size", request.batch_size))
+    if plan.output.grid is not None:
+        add(_option("--batch-grid-size", plan.output.grid))
+    if plan.post_processors:
+        add(_option("--post-processors", *plan.post_processors))
+    if plan.output.image_format != "png":
+        add(_option("--image-format", plan.output.image_format))
+    body = " \\\n".join(lines)
+    return f"#! /usr/bin/env dgenerate --file\n#! dgenerate {VERSION}\n\n{body}\n"
+
+
+def auto1111_parameters(template: JobTemplate, job: Job, seed: int, info: dict[str, Any],
+                        model_name: str) -> str:
+    """The ``parameters`` text Automatic1111 writes (and CivitAI reads)."""
+    text = template.prompt.positive
+    if template.prompt.negative:
+        text += f"\nNegative prompt: {template.prompt.negative}"
+    scheduler = info.get("scheduler", "")
+    fields = [
+        ("Steps", template.inference_steps),
+        ("Sampler", _A1111_SAMPLERS.get(scheduler, scheduler) or None),
+        ("CFG scale", template.guidance_scale),
+        ("Seed", seed),
+        ("Size", f"{job.width}x{job.height}"),
+        ("Model hash", info.get("model_hash")),
+        ("Model", model_name),
+        ("Denoising strength", template.strength),
+        ("Clip skip", template.clip_skip),
+        ("Version", f"dgenerate {VERSION}"),
+    ]
+    return text + "\n" + ", ".join(f"{key}: {value}" for key, value in fields if value is not None)

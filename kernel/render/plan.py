@@ -1,0 +1,281 @@
+"""From parsed options to a checked :class:`RenderPlan`: every value converted, every
+mistake reported with the option and the value, before any model loads."""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import dataclasses
+import random
+import re
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+from dgenerate.plugin_api.errors import DgenerateError, ValueSyntaxError
+from dgenerate.plugin_api.render import ModelSource, RenderRequest
+from dgenerate.plugin_api.values import (
+    Prompt,
+    Size,
+    parse_csv_floats,
+    parse_int,
+    parse_size,
+    split_chain_groups,
+)
+
+from ..imageseed import ImageSeed, parse_image_seed
+from ..uri import parse_uri
+from .options import IMAGE_FORMATS, METADATA_FORMATS, TENSOR_FORMATS
+
+__all__ = ["OutputSettings", "RenderPlan", "SchedulerHelp", "build_plan"]
+
+T = TypeVar("T")
+
+_DEVICE = re.compile(r"^(cpu|mps|(cuda|xpu)(:\d+)?)$")
+_MAX_SEED = 99_999_999_999_999
+SIGMA_EXPRESSION_PREFIX = "expr:"
+
+
+class SchedulerHelp:
+    NAMES = "help"
+    ARGUMENTS = "helpargs"
+
+
+@dataclasses.dataclass(frozen=True)
+class OutputSettings:
+    path: str = "output"
+    prefix: str | None = None
+    overwrite: bool = False
+    image_format: str = "png"
+    configs: bool = False
+    metadata: bool = False
+    auto1111_metadata: bool = False
+    grid: Size | None = None  # columns x rows
+
+
+@dataclasses.dataclass(frozen=True)
+class RenderPlan:
+    """Everything one invocation renders, checked; the grid of jobs comes from it."""
+
+    request: RenderRequest
+    image_seeds: tuple[ImageSeed, ...] = ()
+    seed_processors: tuple[tuple[str, ...], ...] = ()
+    mask_processors: tuple[tuple[str, ...], ...] = ()
+    post_processors: tuple[str, ...] = ()
+    output: OutputSettings = OutputSettings()
+    dry_run: bool = False
+    scheduler_help: str | None = None
+    verbose: bool = False
+
+
+def _error(option: str, message: str) -> DgenerateError:
+    return DgenerateError(f"{option}: {message}")
+
+
+def _each(option: str, values: Sequence[str] | None, convert: Callable[[str], T],
+          default: tuple[T, ...]) -> tuple[T, ...]:
+    if not values:
+        return default
+    result = []
+    for value in values:
+        try:
+            result.append(convert(value))
+        except (ValueSyntaxError, ValueError) as error:
+            detail = str(error) if isinstance(error, ValueSyntaxError) else ""
+            raise _error(option, detail or f"{value!r} is not valid") from None
+    return tuple(result)
+
+
+def _float(option: str, *, above: float | None = None, at_least: float | None = None,
+           at_most: float | None = None) -> Callable[[str], float]:
+    def convert(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise ValueSyntaxError(f"{text!r} is not a number") from None
+        if value != value:  # NaN
+            raise ValueSyntaxError(f"{text!r} is not a number")
+        if above is not None and value <= above:
+            raise ValueSyntaxError(f"{text!r} must be greater than {above:g}")
+        if at_least is not None and value < at_least:
+            raise ValueSyntaxError(f"{text!r} must be at least {at_least:g}")
+        if at_most is not None and value > at_most:
+            raise ValueSyntaxError(f"{text!r} must be at most {at_most:g}")
+        return value
+    return convert
+
+
+def _int(minimum: int) -> Callable[[str], int]:
+    return lambda text: parse_int(text, minimum=minimum)
+
+
+def check_sigmas(text: str) -> str:
+    """A CSV list of floats or ``expr: <python expression>``; returned as written."""
+    stripped = text.strip()
+    if stripped.lower().startswith(SIGMA_EXPRESSION_PREFIX):
+        expression = stripped[len(SIGMA_EXPRESSION_PREFIX):].strip()
+        if not expression:
+            raise ValueSyntaxError(f"{text!r} has no expression after 'expr:'")
+        try:
+            ast.parse(expression, mode="eval")
+        except SyntaxError as error:
+            raise ValueSyntaxError(
+                f"the expression {expression!r} is not valid Python: {error.msg}") from None
+        return stripped
+    values = parse_csv_floats(stripped)
+    if any(value < 0 for value in values):
+        raise ValueSyntaxError(f"{text!r} has a negative sigma")
+    return stripped
+
+
+def _seeds(options: argparse.Namespace) -> tuple[int, ...]:
+    if options.seeds and options.gen_seeds is not None:
+        raise DgenerateError("--seeds and --gen-seeds cannot be used together: give the seeds, "
+                             "or the number of random seeds to generate")
+    if options.gen_seeds is not None:
+        try:
+            count = parse_int(options.gen_seeds, what="count", minimum=1)
+        except ValueSyntaxError as error:
+            raise _error("--gen-seeds", str(error)) from None
+        generator = random.SystemRandom()
+        return tuple(generator.randint(0, _MAX_SEED) for _ in range(count))
+    if options.seeds:
+        return _each("--seeds", options.seeds, _int(0), ())
+    return (random.SystemRandom().randint(0, _MAX_SEED),)
+
+
+def _processors(option: str, values: Sequence[str] | None) -> tuple[tuple[str, ...], ...]:
+    if not values:
+        return ()
+    groups = split_chain_groups(values)
+    for group in groups:
+        for uri in group:
+            try:
+                parse_uri(uri)
+            except DgenerateError as error:
+                raise _error(option, str(error)) from None
+    return tuple(tuple(group) for group in groups)
+
+
+def _post_processors(values: Sequence[str] | None) -> tuple[str, ...]:
+    groups = _processors("--post-processors", values)
+    if len(groups) > 1:
+        raise _error("--post-processors", "'+' separates chains for several input images; "
+                                          "post-processors form one chain for every output")
+    return groups[0] if groups else ()
+
+
+def _output(options: argparse.Namespace, batch_size: int) -> OutputSettings:
+    image_format = options.image_format.lower().lstrip(".")
+    if image_format in TENSOR_FORMATS:
+        raise _error("--image-format", f"{image_format!r} (latents output) is not supported yet")
+    if image_format not in IMAGE_FORMATS:
+        raise _error("--image-format", f"unknown format {options.image_format!r}; use one of "
+                                       f"{', '.join(IMAGE_FORMATS)}")
+    if options.output_metadata and options.output_auto1111_metadata:
+        raise DgenerateError("--output-metadata and --output-auto1111-metadata cannot be used "
+                             "together: an image holds one kind of metadata")
+    if (options.output_metadata or options.output_auto1111_metadata) and (
+            image_format not in METADATA_FORMATS):
+        flag = "--output-metadata" if options.output_metadata else "--output-auto1111-metadata"
+        raise _error(flag, f"the image format {image_format!r} cannot carry metadata; use "
+                           f"{', '.join(METADATA_FORMATS)}")
+    grid = None
+    if options.batch_grid_size is not None:
+        try:
+            grid = parse_size(options.batch_grid_size, what="grid size")
+        except ValueSyntaxError as error:
+            raise _error("--batch-grid-size", str(error)) from None
+        if grid.width * grid.height < batch_size:
+            raise _error("--batch-grid-size", f"a {grid.width}x{grid.height} grid cannot hold a "
+                                              f"batch of {batch_size} images")
+    return OutputSettings(
+        path=options.output_path, prefix=options.output_prefix,
+        overwrite=options.output_overwrite, image_format=image_format,
+        configs=options.output_configs, metadata=options.output_metadata,
+        auto1111_metadata=options.output_auto1111_metadata, grid=grid)
+
+
+def _scheduler_help(values: Sequence[str] | None) -> str | None:
+    if not values:
+        return None
+    special = [value for value in values if value.strip().lower() in (
+        SchedulerHelp.NAMES, SchedulerHelp.ARGUMENTS)]
+    if special and len(values) > 1:
+        raise _error("--schedulers", f"{special[0]!r} must be given alone")
+    return special[0].strip().lower() if special else None
+
+
+def _schedulers(values: Sequence[str] | None) -> tuple[str | None, ...]:
+    if not values:
+        return (None,)
+    for value in values:
+        try:
+            parse_uri(value)
+        except DgenerateError as error:
+            raise _error("--schedulers", str(error)) from None
+    return tuple(values)
+
+
+def build_plan(options: argparse.Namespace, *, verbose: bool = False) -> RenderPlan:
+    """Convert and check every render option; raises :class:`DgenerateError` on any problem."""
+    if options.device is not None and not _DEVICE.match(options.device):
+        raise _error("--device", f"{options.device!r} is not cpu, cuda, cuda:N, mps, xpu or "
+                                 "xpu:N")
+    source = ModelSource(
+        path=options.model_path, model_type=options.model_type, revision=options.revision,
+        variant=options.variant, subfolder=options.subfolder,
+        auth_token=options.auth_token, original_config=options.original_config,
+        dtype=options.dtype, device=options.device or "auto",
+        safety_checker=options.safety_checker, vae_tiling=options.vae_tiling,
+        vae_slicing=options.vae_slicing)
+
+    batch_size = _each("--batch-size", [options.batch_size] if options.batch_size else None,
+                       _int(1), (1,))[0]
+    output_size = None
+    if options.output_size is not None:
+        try:
+            output_size = parse_size(options.output_size, align=8, what="output size")
+        except ValueSyntaxError as error:
+            raise _error("--output-size", str(error)) from None
+    image_seeds = _each("--image-seeds", options.image_seeds, parse_image_seed, ())
+    scheduler_help = _scheduler_help(options.schedulers)
+
+    request = RenderRequest(
+        source=source,
+        prompts=_each("--prompts", options.prompts, Prompt.parse, (Prompt(""),)),
+        seeds=_seeds(options),
+        seeds_to_images=options.seeds_to_images,
+        inference_steps=_each("--inference-steps", options.inference_steps, _int(1), (30,)),
+        guidance_scales=_each("--guidance-scales", options.guidance_scales,
+                              _float("--guidance-scales", at_least=0.0), (5.0,)),
+        guidance_rescales=_each("--guidance-rescales", options.guidance_rescales,
+                                _float("--guidance-rescales", at_least=0.0, at_most=1.0),
+                                (None,)),
+        image_seed_strengths=_each("--image-seed-strengths", options.image_seed_strengths,
+                                   _float("--image-seed-strengths", above=0.0, at_most=1.0),
+                                   (0.8,)),
+        clip_skips=_each("--clip-skips", options.clip_skips, _int(0), (None,)),
+        schedulers=(None,) if scheduler_help else _schedulers(options.schedulers),
+        sigmas=_each("--sigmas", options.sigmas, check_sigmas, (None,)),
+        batch_size=batch_size,
+        output_size=output_size,
+        no_aspect=options.no_aspect,
+        uses_image_seeds=bool(image_seeds),
+    )
+    if options.seeds_to_images and not image_seeds:
+        raise DgenerateError("--seeds-to-images needs --image-seeds: it gives each image seed "
+                             "its own seed")
+    if options.image_seed_strengths and not image_seeds:
+        raise DgenerateError("--image-seed-strengths needs --image-seeds (img2img or inpaint "
+                             "inputs)")
+    return RenderPlan(
+        request=request,
+        image_seeds=image_seeds,
+        seed_processors=_processors("--seed-image-processors", options.seed_image_processors),
+        mask_processors=_processors("--mask-image-processors", options.mask_image_processors),
+        post_processors=_post_processors(options.post_processors),
+        output=_output(options, batch_size),
+        dry_run=options.dry_run,
+        scheduler_help=scheduler_help,
+        verbose=verbose,
+    )

@@ -1,0 +1,167 @@
+"""dgenerate's web cache: files downloaded from plain URLs, kept for a while.
+
+Files live under ``$DGENERATE_CACHE/web`` (default ``~/.cache/dgenerate/web``),
+one folder per URL (named by a hash of it) holding the file under its own name
+and a small ``entry.json`` recording the URL and when it was fetched. Entries
+older than the expiry (12 hours by default; ``DGENERATE_WEB_CACHE_EXPIRY_DELTA``
+as ``timedelta`` keyword arguments like ``days=5;hours=6``, or ``forever``) are
+deleted when the cache is opened and are downloaded again when asked for.
+
+In offline mode only what is cached can be used. CivitAI API links get
+``CIVIT_AI_TOKEN`` appended when it is set. Downloads go to a temporary file
+renamed when complete, so the cache never holds half a file.
+"""
+
+from __future__ import annotations
+
+import datetime
+import email.message
+import hashlib
+import json
+import os
+import re
+import shutil
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+from dgenerate.plugin_api.errors import DgenerateError
+from dgenerate.plugin_api.files import atomic_output
+
+__all__ = ["WebCache", "cache_root", "parse_expiry"]
+
+DEFAULT_EXPIRY = datetime.timedelta(hours=12)
+_ENTRY = "entry.json"
+_TIMEDELTA_KEYS = ("weeks", "days", "hours", "minutes", "seconds", "milliseconds",
+                   "microseconds")
+
+
+def cache_root() -> Path:
+    """``$DGENERATE_CACHE`` or ``~/.cache/dgenerate``."""
+    configured = os.environ.get("DGENERATE_CACHE")
+    return Path(configured).expanduser() if configured else Path.home() / ".cache" / "dgenerate"
+
+
+def parse_expiry(text: str | None) -> datetime.timedelta | None:
+    """``None`` (the variable is unset) -> 12 hours; ``forever`` or ``""`` -> never expire."""
+    if text is None:
+        return DEFAULT_EXPIRY
+    text = text.strip()
+    if not text or text.lower() == "forever":
+        return None
+    arguments = {}
+    for part in text.split(";"):
+        key, equals, value = part.partition("=")
+        key = key.strip().lower()
+        if not equals or key not in _TIMEDELTA_KEYS:
+            raise DgenerateError(
+                f"DGENERATE_WEB_CACHE_EXPIRY_DELTA: {part.strip()!r} is not one of "
+                f"{', '.join(_TIMEDELTA_KEYS)} followed by =NUMBER (e.g. days=5;hours=6), "
+                "and the value is not 'forever'")
+        try:
+            arguments[key] = float(value)
+        except ValueError:
+            raise DgenerateError(
+                f"DGENERATE_WEB_CACHE_EXPIRY_DELTA: {value.strip()!r} is not a number") from None
+    return datetime.timedelta(**arguments)
+
+
+def _file_name(url: str, headers: email.message.Message | None) -> str:
+    if headers is not None:
+        disposition = headers.get_filename()
+        if disposition:
+            return os.path.basename(disposition)
+    name = os.path.basename(urllib.parse.urlparse(url).path)
+    return urllib.parse.unquote(name) or "download"
+
+
+def _with_civitai_token(url: str) -> str:
+    token = os.environ.get("CIVIT_AI_TOKEN")
+    parsed = urllib.parse.urlparse(url)
+    if not token or not re.match(r"^(www\.)?civitai\.com$", parsed.netloc or ""):
+        return url
+    if not parsed.path.startswith("/api/download"):
+        return url
+    query = urllib.parse.parse_qs(parsed.query)
+    if "token" in query:
+        return url
+    joined = f"{parsed.query}&token={token}" if parsed.query else f"token={token}"
+    return urllib.parse.urlunparse(parsed._replace(query=joined))
+
+
+class WebCache:
+    """Download URLs once and reuse the files until they expire."""
+
+    def __init__(self, root: Path | None = None, *, offline: bool = False,
+                 expiry: datetime.timedelta | str | None = "from-environment") -> None:
+        self.root = (root or cache_root()) / "web"
+        self.offline = offline
+        self.expiry = (parse_expiry(os.environ.get("DGENERATE_WEB_CACHE_EXPIRY_DELTA"))
+                       if expiry == "from-environment" else expiry)
+        self._pruned = False
+
+    def _folder(self, url: str) -> Path:
+        return self.root / hashlib.sha256(url.encode("utf-8")).hexdigest()[:32]
+
+    def _expired(self, fetched: float) -> bool:
+        return self.expiry is not None and time.time() - fetched > self.expiry.total_seconds()
+
+    def prune(self) -> None:
+        """Delete expired entries (done once, when the cache is first used)."""
+        self._pruned = True
+        if not self.root.is_dir():
+            return
+        for folder in self.root.iterdir():
+            try:
+                entry = json.loads((folder / _ENTRY).read_text())
+                expired = self._expired(entry["fetched"])
+            except (OSError, ValueError, KeyError):
+                expired = True  # broken entries are removed too
+            if expired:
+                shutil.rmtree(folder, ignore_errors=True)
+
+    def cached(self, url: str) -> Path | None:
+        """The cached file of ``url`` if present and not expired."""
+        folder = self._folder(url)
+        try:
+            entry = json.loads((folder / _ENTRY).read_text())
+        except (OSError, ValueError):
+            return None
+        path = folder / entry.get("file", "")
+        if not path.is_file() or self._expired(entry.get("fetched", 0)):
+            return None
+        return path
+
+    def fetch(self, url: str) -> str:
+        """The local path of ``url``'s content, downloading it unless a fresh copy is cached."""
+        if not self._pruned:
+            self.prune()
+        cached = self.cached(url)
+        if cached is not None:
+            return str(cached)
+        if self.offline:
+            raise DgenerateError(
+                f"{url!r} is not in the web cache and offline mode forbids downloading it")
+        return str(self._download(url))
+
+    def _download(self, url: str) -> Path:
+        folder = self._folder(url)
+        request = urllib.request.Request(_with_civitai_token(url),
+                                         headers={"User-Agent": "dgenerate"})
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                name = _file_name(url, response.headers)
+                folder.mkdir(parents=True, exist_ok=True)
+                with atomic_output(folder / name) as temporary, open(temporary, "wb") as file:
+                    shutil.copyfileobj(response, file)
+        except urllib.error.HTTPError as error:
+            raise DgenerateError(f"cannot download {url!r}: HTTP {error.code} {error.reason}"
+                                 ) from None
+        except (urllib.error.URLError, OSError) as error:
+            reason = getattr(error, "reason", error)
+            raise DgenerateError(f"cannot download {url!r}: {reason}") from None
+        with atomic_output(folder / _ENTRY) as temporary:
+            temporary.write_text(json.dumps({"url": url, "file": name, "fetched": time.time()}))
+        return folder / name

@@ -1,0 +1,50 @@
+"""Choosing and checking the device and dtype."""
+
+from __future__ import annotations
+
+import torch
+
+from dgenerate.plugin_api import DgenerateError
+
+__all__ = ["resolve_device", "resolve_dtype"]
+
+_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
+
+
+def _xpu_available() -> bool:
+    return bool(getattr(torch, "xpu", None)) and torch.xpu.is_available()
+
+
+def resolve_device(requested: str) -> str:
+    """``auto`` becomes cuda, xpu, mps or cpu, whichever is present first; an explicit
+    device must exist."""
+    if requested == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        if _xpu_available():
+            return "xpu"
+        if torch.backends.mps.is_available():
+            return "mps"
+        return "cpu"
+    kind, _, index = requested.partition(":")
+    available = {
+        "cpu": lambda: True,
+        "cuda": torch.cuda.is_available,
+        "xpu": _xpu_available,
+        "mps": torch.backends.mps.is_available,
+    }[kind]
+    if not available():
+        raise DgenerateError(f"--device {requested}: no {kind} device is available here")
+    if index:
+        count = (torch.cuda.device_count() if kind == "cuda" else torch.xpu.device_count())
+        if int(index) >= count:
+            raise DgenerateError(f"--device {requested}: there are only {count} {kind} devices "
+                                 f"(numbered from 0)")
+    return requested
+
+
+def resolve_dtype(requested: str, device: str) -> torch.dtype:
+    """``auto`` is float32 on the CPU and float16 on accelerators."""
+    if requested == "auto":
+        return torch.float32 if device == "cpu" else torch.float16
+    return _DTYPES[requested]

@@ -1,0 +1,24 @@
+"""Keeping the libraries' own chatter (loading bars, deprecation notes) off the console."""
+
+from __future__ import annotations
+
+import warnings
+
+__all__ = ["quiet_libraries"]
+
+
+def quiet_libraries(verbose: bool) -> None:
+    """Hide diffusers/transformers progress bars and warnings unless ``-v`` was given."""
+    import diffusers.utils.logging as diffusers_logging
+    import transformers.utils.logging as transformers_logging
+
+    if verbose:
+        diffusers_logging.set_verbosity_warning()
+        transformers_logging.set_verbosity_warning()
+        return
+    diffusers_logging.set_verbosity_error()
+    diffusers_logging.disable_progress_bar()
+    transformers_logging.set_verbosity_error()
+    transformers_logging.disable_progress_bar()
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"diffusers(\.|$)")
+    warnings.filterwarnings("ignore", category=FutureWarning, module=r"transformers(\.|$)")

@@ -1,0 +1,60 @@
+"""Scheduler URIs (``NAME;arg=value``): listing, arguments and construction."""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from typing import Any
+
+import diffusers
+
+from dgenerate.plugin_api import REQUIRED, ArgSpec, DgenerateError, PluginContext, arguments_of
+
+__all__ = ["build_scheduler", "compatible_names", "scheduler_arguments"]
+
+_CLONE = ArgSpec(name="clone_config", type=bool, default=True,
+                 help="start from the model's own scheduler settings")
+
+
+def compatible_names(scheduler: Any) -> list[str]:
+    """The scheduler classes that can replace ``scheduler``, sorted."""
+    names = {cls.__name__ for cls in getattr(scheduler, "compatibles", [])}
+    names.add(type(scheduler).__name__)
+    return sorted(name for name in names if hasattr(diffusers, name))
+
+
+def scheduler_arguments(name: str) -> tuple[ArgSpec, ...]:
+    """``clone-config`` and the constructor arguments of the scheduler class ``name``."""
+    cls = getattr(diffusers, name)
+    arguments = tuple(arg for arg in arguments_of(cls) if arg.default is not REQUIRED)
+    return (_CLONE, *arguments)
+
+
+def _class(name: str, compatible: list[str]) -> Any:
+    if name not in compatible:
+        close = difflib.get_close_matches(name, compatible, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else "."
+        raise DgenerateError(
+            f"--schedulers: {name!r} is not a scheduler this model can use{hint} The compatible "
+            f"schedulers are: {', '.join(compatible)} (list them with --scheduler help)")
+    return getattr(diffusers, name)
+
+
+def build_scheduler(uri: str, current: Any, original_config: Any,
+                    context: PluginContext) -> Any:
+    """A new scheduler from ``uri``, its settings cloned from ``original_config`` unless
+    ``clone-config=false``."""
+    name = uri.split(";", 1)[0].strip()
+    cls = _class(name, compatible_names(current))
+    _, values = context.parse_uri(uri, scheduler_arguments(name), owner=f"scheduler {name!r}")
+    clone = values.pop("clone_config", True)
+    try:
+        if clone:
+            return cls.from_config(original_config, **values)
+        return cls(**values)
+    except (TypeError, ValueError) as error:
+        raise DgenerateError(f"--schedulers {uri!r}: {error}") from None
+
+
+def accepts_sigmas(scheduler: Any) -> bool:
+    return "sigmas" in inspect.signature(scheduler.set_timesteps).parameters

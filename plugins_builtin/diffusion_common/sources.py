@@ -1,0 +1,87 @@
+"""Where a model comes from: a folder, a Hugging Face repository, a file or a URL."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+from collections.abc import Callable
+
+from dgenerate.plugin_api import DgenerateError
+
+__all__ = ["MODEL_FILE_SUFFIXES", "ResolvedModel", "resolve_model"]
+
+MODEL_FILE_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
+_HF_FILE_LINK = re.compile(
+    r"^https?://huggingface\.co/(?P<repo>[^/]+/[^/]+)/(?:blob|resolve)/(?P<revision>[^/]+)/"
+    r"(?P<file>[^?#]+)")
+_SLUG = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+@dataclasses.dataclass(frozen=True)
+class ResolvedModel:
+    """``kind`` is ``folder`` (a diffusers folder), ``hub`` (a repository id) or ``file``
+    (a single-file checkpoint on disk)."""
+
+    kind: str
+    location: str
+    name: str
+
+
+def _is_url(path: str) -> bool:
+    return path.lower().startswith(("http://", "https://"))
+
+
+def _download_hub_file(match: re.Match[str], token: str | None, offline: bool) -> str:
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    repo, revision, filename = match.group("repo"), match.group("revision"), match.group("file")
+    try:
+        return hf_hub_download(repo, filename, revision=revision, token=token,
+                               local_files_only=offline)
+    except LocalEntryNotFoundError:
+        raise DgenerateError(
+            f"{filename!r} of the Hugging Face repository {repo!r} is not in the local cache"
+            + (" and offline mode forbids downloading it" if offline else
+               " and could not be downloaded")) from None
+    except (HfHubHTTPError, OSError, ValueError) as error:
+        raise DgenerateError(
+            f"cannot download {filename!r} from the Hugging Face repository {repo!r}: {error}"
+        ) from None
+
+
+def resolve_model(path: str, *, fetch: Callable[[str], str], token: str | None,
+                  offline: bool) -> ResolvedModel:
+    """Classify ``model_path`` and bring files to disk where needed.
+
+    Hugging Face blob links are downloaded into the Hugging Face cache, other
+    URLs into dgenerate's web cache (``fetch``); repository ids are left to the
+    pipeline loader, which downloads only the files it needs.
+    """
+    name = os.path.basename(path.rstrip("/\\")) or path
+    match = _HF_FILE_LINK.match(path)
+    if match:
+        local = _download_hub_file(match, token, offline)
+        return ResolvedModel("file", local, os.path.splitext(os.path.basename(local))[0])
+    if _is_url(path):
+        local = fetch(path)
+        if not local.lower().endswith(MODEL_FILE_SUFFIXES):
+            raise DgenerateError(
+                f"the model URL {path!r} downloaded {os.path.basename(local)!r}, which is not a "
+                f"checkpoint file ({', '.join(MODEL_FILE_SUFFIXES)})")
+        return ResolvedModel("file", local, os.path.splitext(os.path.basename(local))[0])
+    expanded = os.path.expanduser(path)
+    if os.path.isdir(expanded):
+        return ResolvedModel("folder", expanded, name)
+    if os.path.isfile(expanded):
+        if not expanded.lower().endswith(MODEL_FILE_SUFFIXES):
+            raise DgenerateError(
+                f"the model file {path!r} is not a checkpoint ({', '.join(MODEL_FILE_SUFFIXES)}); "
+                "give a diffusers folder, a checkpoint file, a URL or a Hugging Face repository")
+        return ResolvedModel("file", expanded, os.path.splitext(name)[0])
+    if _SLUG.match(path) and not path.lower().endswith(MODEL_FILE_SUFFIXES):
+        return ResolvedModel("hub", path, name)
+    raise DgenerateError(
+        f"the model {path!r} does not exist: it is not a folder, a checkpoint file, a URL or a "
+        "Hugging Face repository id (owner/name)")

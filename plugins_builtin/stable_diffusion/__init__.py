@@ -1,0 +1,1 @@
+"""The ``sd`` model type: Stable Diffusion 1.x and 2.x."""
