@@ -23,6 +23,7 @@ from dgenerate.plugin_api import (
     Size,
 )
 
+from ..diffusion_common.compat import patch_text_encoders
 from ..diffusion_common.devices import resolve_device, resolve_dtype
 from ..diffusion_common.loading import disk_size, load_pipeline
 from ..diffusion_common.quiet import quiet_libraries
@@ -88,6 +89,7 @@ class StableDiffusion(ModelType):
             variant=source.variant, subfolder=source.subfolder, token=source.auth_token,
             offline=self.context.offline_mode, original_config=source.original_config,
             extra=extra, debug=self.context.debug)
+        patch_text_encoders(pipeline)
         return pipeline.to(self.device)
 
     def _base(self) -> Any:
@@ -153,6 +155,12 @@ class StableDiffusion(ModelType):
         return arguments
 
     def render(self, job: Job) -> RenderOutput:
+        if job.strength is not None and job.sigmas is None and (
+                int(job.inference_steps * job.strength) < 1):
+            raise DgenerateError(
+                f"--inference-steps {job.inference_steps} with --image-seed-strengths "
+                f"{job.strength} leaves no denoising step (img2img runs steps x strength of "
+                "them); use more steps or a higher strength")
         pipeline = self._pipeline(job.mode)
         pipeline.scheduler = self._scheduler(pipeline, job.scheduler)
         vae = pipeline.vae

@@ -1,0 +1,381 @@
+"""Rendering through the command line on a tiny random-weight Stable Diffusion model."""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from dgenerate.kernel.render.writer import read_user_comment
+from dgenerate.plugin_api.testing import run_cli
+
+ENV = {"DGENERATE_DISABLE_PLUGINS": "*"}
+
+
+def render(model: Path, out: Path, *args: str):
+    result = run_cli(str(model), "--output-path", str(out), "--inference-steps", "2", *args,
+                     env=ENV)
+    return result
+
+
+def ok(model: Path, out: Path, *args: str):
+    result = render(model, out, *args)
+    assert result.exit_code == 0, result.stderr
+    return result
+
+
+def names(folder: Path) -> list[str]:
+    return sorted(path.name for path in folder.iterdir())
+
+
+def pixels(path: Path) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB")).astype(int)
+
+
+def config_arguments(text: str) -> list[str]:
+    """The invocation of a one-command config script (comments and \\ continuations)."""
+    lines = [line for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    return shlex.split(" ".join(line.rstrip("\\").strip() for line in lines))
+
+
+# ------------------------------------------------------------------- the grid
+
+
+def test_every_combination_is_rendered(tiny_sd: Path, tmp_path: Path) -> None:
+    ok(tiny_sd, tmp_path, "--prompts", "a red circle", "a blue square; blurry",
+       "--seeds", "7", "8", "--inference-steps", "1", "2")
+    assert names(tmp_path) == [
+        "s_7_g_5-0_i_1_step_1.png", "s_7_g_5-0_i_1_step_5.png",
+        "s_7_g_5-0_i_2_step_2.png", "s_7_g_5-0_i_2_step_6.png",
+        "s_8_g_5-0_i_1_step_3.png", "s_8_g_5-0_i_1_step_7.png",
+        "s_8_g_5-0_i_2_step_4.png", "s_8_g_5-0_i_2_step_8.png",
+    ]
+    with Image.open(tmp_path / "s_7_g_5-0_i_1_step_1.png") as image:
+        assert image.size == (64, 64)  # the model's native size
+
+
+def test_name_tokens_and_prefix(tiny_sd: Path, tmp_path: Path) -> None:
+    ok(tiny_sd, tmp_path, "--seeds", "3", "--guidance-scales", "7.5", "--guidance-rescales",
+       "0.7", "--clip-skips", "1", "--schedulers", "EulerAncestralDiscreteScheduler",
+       "--output-prefix", "run")
+    assert names(tmp_path) == [
+        "run_EulerAncestralDiscreteScheduler_s_3_g_7-5_gr_0-7_i_2_cs_1_step_1.png"]
+
+
+def test_gen_seeds(tiny_sd: Path, tmp_path: Path) -> None:
+    result = ok(tiny_sd, tmp_path, "--gen-seeds", "3")
+    assert len(names(tmp_path)) == 3
+    assert result.stdout.count("wrote ") == 3
+
+
+def test_same_seed_same_image_and_different_seeds_differ(tiny_sd: Path, tmp_path: Path) -> None:
+    ok(tiny_sd, tmp_path / "a", "--seeds", "5", "6")
+    ok(tiny_sd, tmp_path / "b", "--seeds", "5")
+    first = pixels(tmp_path / "a" / "s_5_g_5-0_i_2_step_1.png")
+    assert np.array_equal(first, pixels(tmp_path / "b" / "s_5_g_5-0_i_2_step_1.png"))
+    assert not np.array_equal(first, pixels(tmp_path / "a" / "s_6_g_5-0_i_2_step_2.png"))
+
+
+def test_dry_run_plans_without_loading(tmp_path: Path) -> None:
+    result = run_cli("does/not-exist", "--dry-run", "--output-path", str(tmp_path),
+                     "--prompts", "a", "b", "--seeds", "1", "--batch-size", "2", env=ENV)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "job 1: prompt='a' seed=1 steps=30 guidance=5.0",
+        f"    {tmp_path}/s_1_g_5-0_i_30_step_1_image_1.png",
+        f"    {tmp_path}/s_1_g_5-0_i_30_step_1_image_2.png",
+        "job 2: prompt='b' seed=1 steps=30 guidance=5.0",
+        f"    {tmp_path}/s_1_g_5-0_i_30_step_2_image_1.png",
+        f"    {tmp_path}/s_1_g_5-0_i_30_step_2_image_2.png",
+    ]
+    assert names(tmp_path) == []
+
+
+# -------------------------------------------------------------------- batches
+
+
+def test_batch_files_and_per_item_seeds(tiny_sd: Path, tmp_path: Path) -> None:
+    ok(tiny_sd, tmp_path / "batch", "--seeds", "10", "--batch-size", "2")
+    assert names(tmp_path / "batch") == ["s_10_g_5-0_i_2_step_1_image_1.png",
+                                         "s_10_g_5-0_i_2_step_1_image_2.png"]
+    ok(tiny_sd, tmp_path / "single", "--seeds", "11")
+    second = pixels(tmp_path / "batch" / "s_10_g_5-0_i_2_step_1_image_2.png")
+    alone = pixels(tmp_path / "single" / "s_11_g_5-0_i_2_step_1.png")
+    assert np.abs(second - alone).max() <= 2  # batch item 2 of seed 10 is seed 11
+
+
+def test_batch_grid(tiny_sd: Path, tmp_path: Path) -> None:
+    ok(tiny_sd, tmp_path, "--seeds", "1", "--batch-size", "3", "--batch-grid-size", "2x2",
+       "--output-size", "64x48")
+    assert names(tmp_path) == ["s_1_g_5-0_i_2_step_1.png"]
+    with Image.open(tmp_path / "s_1_g_5-0_i_2_step_1.png") as grid:
+        assert grid.size == (128, 96)
+        assert np.asarray(grid)[48:, 64:].max() == 0  # the fourth cell stays empty
+
+
+def test_output_size(tiny_sd: Path, tmp_path: Path) -> None:
+    ok(tiny_sd, tmp_path, "--seeds", "1", "--output-size", "72x40")
+    with Image.open(next(tmp_path.iterdir())) as image:
+        assert image.size == (72, 40)
+
+
+def test_duplicates_and_overwrite(tiny_sd: Path, tmp_path: Path) -> None:
+    for _ in range(2):
+        ok(tiny_sd, tmp_path, "--seeds", "1")
+    assert names(tmp_path) == ["s_1_g_5-0_i_2_step_1.png",
+                               "s_1_g_5-0_i_2_step_1_duplicate_1.png"]
+    ok(tiny_sd, tmp_path, "--seeds", "1", "--output-overwrite")
+    assert len(names(tmp_path)) == 2
+
+
+# ----------------------------------------------------------- img2img, inpaint
+
+
+def test_img2img_resizes_with_aspect(tiny_sd: Path, tmp_path: Path, media: Path) -> None:
+    ok(tiny_sd, tmp_path, "--seeds", "1", "--image-seeds", str(media / "horse1.jpg"),
+       "--output-size", "64", "--image-seed-strengths", "0.5", "1")
+    assert names(tmp_path) == ["s_1_st_0-5_g_5-0_i_2_step_1.png",
+                               "s_1_st_1-0_g_5-0_i_2_step_2.png"]
+    with Image.open(tmp_path / "s_1_st_0-5_g_5-0_i_2_step_1.png") as image:
+        assert image.size == (64, 32)  # 1279x719 -> width 64, height 36 aligned down to 8
+
+
+@pytest.mark.parametrize(("seed_suffix", "size"), [
+    (";96x64", (96, 48)),  # the aspect ratio is kept by default: the width rules
+    (";resize=96x64;aspect=false", (96, 64)),
+    (";resize=100;align=16", (96, 48)),
+    (";align=64", (1216, 704)),
+])
+def test_per_seed_resize(tiny_sd: Path, tmp_path: Path, media: Path, seed_suffix: str,
+                         size: tuple[int, int]) -> None:
+    ok(tiny_sd, tmp_path, "--seeds", "1",
+       "--image-seeds", str(media / "horse1.jpg") + seed_suffix)
+    with Image.open(next(tmp_path.iterdir())) as image:
+        assert image.size == size
+
+
+def test_inpaint(tiny_sd: Path, tmp_path: Path, media: Path) -> None:
+    ok(tiny_sd, tmp_path, "--seeds", "1", "--output-size", "64x64", "--no-aspect",
+       "--image-seeds", f"{media / 'horse1.jpg'};{media / 'horse1-mask.jpg'}")
+    assert names(tmp_path) == ["s_1_st_0-8_g_5-0_i_2_step_1.png"]
+
+
+def test_images_batch_with_masks(tiny_sd: Path, tmp_path: Path, media: Path) -> None:
+    horse, mask = media / "horse1.jpg", media / "horse1-mask.jpg"
+    seed = f"images: {horse}, {horse};mask={mask}, {mask};resize=64x32;aspect=false"
+    ok(tiny_sd, tmp_path / "two", "--seeds", "1", "--image-seeds", seed)
+    assert names(tmp_path / "two") == ["s_1_st_0-8_g_5-0_i_2_step_1_image_1.png",
+                                       "s_1_st_0-8_g_5-0_i_2_step_1_image_2.png"]
+    ok(tiny_sd, tmp_path / "four", "--seeds", "1", "--image-seeds", seed, "--batch-size", "4")
+    assert len(names(tmp_path / "four")) == 4
+    bad = render(tiny_sd, tmp_path / "three", "--image-seeds", seed, "--batch-size", "3")
+    assert bad.exit_code == 1
+    assert "--batch-size 3 must be a multiple of the 2 images" in bad.stderr
+
+
+def test_seed_processors_with_chain_groups(tiny_sd: Path, tmp_path: Path, media: Path) -> None:
+    horse = media / "horse1.jpg"
+    debug = tmp_path / "debug.png"
+    ok(tiny_sd, tmp_path / "out", "--seeds", "1",
+       "--image-seeds", f"images: {horse}, {horse};resize=64x32;aspect=false",
+       "--seed-image-processors", "+", f"mirror;output-file={debug}")
+    with Image.open(horse) as original:
+        expected = np.asarray(original.convert("RGB").resize(
+            (64, 32), Image.Resampling.LANCZOS))[:, ::-1]
+    assert np.array_equal(pixels(debug), expected)  # only the second input was mirrored
+    too_many = render(tiny_sd, tmp_path / "bad", "--image-seeds", str(horse),
+                      "--seed-image-processors", "flip", "+", "mirror")
+    assert too_many.exit_code == 1
+    assert "2 processor chains separated by '+' were given for 1 input image" in too_many.stderr
+
+
+def test_post_processors(tiny_sd: Path, tmp_path: Path) -> None:
+    ok(tiny_sd, tmp_path / "plain", "--seeds", "4")
+    ok(tiny_sd, tmp_path / "inverted", "--seeds", "4", "--post-processors", "invert")
+    plain = pixels(tmp_path / "plain" / "s_4_g_5-0_i_2_step_1.png")
+    assert np.array_equal(pixels(tmp_path / "inverted" / "s_4_g_5-0_i_2_step_1.png"),
+                          255 - plain)
+
+
+def test_seeds_to_images(tiny_sd: Path, tmp_path: Path, media: Path) -> None:
+    horse = str(media / "horse1.jpg") + ";64x32"
+    ok(tiny_sd, tmp_path, "--image-seeds", horse, horse, "--seeds", "1", "2",
+       "--seeds-to-images")
+    assert names(tmp_path) == ["s_1_st_0-8_g_5-0_i_2_step_1.png",
+                               "s_2_st_0-8_g_5-0_i_2_step_2.png"]
+
+
+# ----------------------------------------------------------- schedulers, sigmas
+
+
+def test_scheduler_help(tiny_sd: Path, tmp_path: Path) -> None:
+    listing = ok(tiny_sd, tmp_path, "--scheduler", "help")
+    lines = listing.stdout.splitlines()
+    assert lines[0] == f'Compatible schedulers for "{tiny_sd}" are:'
+    assert '    "EulerDiscreteScheduler"' in lines and '    "DDIMScheduler"' in lines
+    arguments = ok(tiny_sd, tmp_path, "--scheduler", "helpargs")
+    assert "PNDMScheduler:\n    clone-config: bool = True\n" in arguments.stdout
+    assert '    prediction-type: str = "epsilon"' in arguments.stdout
+    assert names(tmp_path) == []
+
+
+def test_scheduler_arguments_are_applied(tiny_sd: Path, tmp_path: Path) -> None:
+    ok(tiny_sd, tmp_path / "a", "--seeds", "1", "--schedulers", "EulerDiscreteScheduler")
+    ok(tiny_sd, tmp_path / "b", "--seeds", "1",
+       "--schedulers", "EulerDiscreteScheduler;timestep-spacing=trailing")
+    first = pixels(next((tmp_path / "a").iterdir()))
+    assert not np.array_equal(first, pixels(next((tmp_path / "b").iterdir())))
+
+
+@pytest.mark.parametrize(("scheduler", "message"), [
+    ("EulerDiscreteSchedular", "is not a scheduler this model can use; did you mean "
+                               "'EulerDiscreteScheduler'?"),
+    ("EulerDiscreteScheduler;timestep-spasing=x", "scheduler 'EulerDiscreteScheduler' has no "
+                                                  "argument 'timestep-spasing'; did you mean "
+                                                  "'timestep-spacing'?"),
+    ("EulerDiscreteScheduler;num-train-timesteps=many", "expects int"),
+    ("help;x=1", "is not a scheduler"),
+])
+def test_scheduler_errors(tiny_sd: Path, tmp_path: Path, scheduler: str, message: str) -> None:
+    result = render(tiny_sd, tmp_path, "--schedulers", scheduler)
+    assert result.exit_code == 1
+    assert message in result.stderr
+    assert names(tmp_path) == []
+
+
+def test_sigmas(tiny_sd: Path, tmp_path: Path) -> None:
+    ok(tiny_sd, tmp_path, "--seeds", "1", "--sigmas", "14.6,7.0,2.0,0.0",
+       "expr: sigmas * 0.9")
+    assert len(names(tmp_path)) == 2
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    (["--sigmas", "expr: sigmas *"], "is not valid Python"),
+    (["--sigmas", "expr: nosuchname * 2"], "failed: "),
+    (["--sigmas", "1.0,x"], "'x' is not a number"),
+    (["--sigmas", "1.0"], "needs at least two sigmas"),
+    (["--sigmas", "1.0,0.0", "--schedulers", "DDIMScheduler"],
+     "DDIMScheduler does not accept custom sigmas"),
+])
+def test_sigma_errors(tiny_sd: Path, tmp_path: Path, arguments: list[str], message: str) -> None:
+    result = render(tiny_sd, tmp_path, *arguments)
+    assert result.exit_code == 1
+    assert message in result.stderr
+
+
+# -------------------------------------------------------- formats, metadata
+
+
+@pytest.mark.parametrize("image_format", ["jpg", "webp", "bmp", "tiff", "gif", "tga", "qoi",
+                                          "ppm", "jp2", "ico", "pdf"])
+def test_image_formats(tiny_sd: Path, tmp_path: Path, image_format: str) -> None:
+    ok(tiny_sd, tmp_path, "--seeds", "1", "--inference-steps", "1",
+       "--image-format", image_format)
+    [written] = names(tmp_path)
+    assert written == f"s_1_g_5-0_i_1_step_1.{image_format}"
+    if image_format != "pdf":
+        with Image.open(tmp_path / written) as image:
+            assert image.size == (64, 64)
+
+
+def test_output_config_reproduces_the_image_exactly(tiny_sd: Path, tmp_path: Path,
+                                                    media: Path) -> None:
+    ok(tiny_sd, tmp_path / "first", "--seeds", "21", "--prompts", "a red circle; blurry",
+       "--guidance-scales", "6.5", "--schedulers", "DDIMScheduler",
+       "--image-seeds", str(media / "horse1.jpg"), "--output-size", "64",
+       "--seed-image-processors", "grayscale", "--output-configs")
+    [config] = sorted((tmp_path / "first").glob("*.dgen"))
+    text = config.read_text()
+    assert text.startswith("#! /usr/bin/env dgenerate --file\n#! dgenerate ")
+    arguments = config_arguments(text)
+    assert arguments[0] == str(tiny_sd)
+    result = run_cli(*arguments, "--output-path", str(tmp_path / "again"), env=ENV)
+    assert result.exit_code == 0, result.stderr
+    [image] = sorted((tmp_path / "first").glob("*.png"))
+    assert np.array_equal(pixels(image), pixels(tmp_path / "again" / image.name))
+
+
+def test_png_and_jpeg_metadata(tiny_sd: Path, tmp_path: Path) -> None:
+    ok(tiny_sd, tmp_path / "png", "--seeds", "2", "--output-metadata")
+    with Image.open(next((tmp_path / "png").iterdir())) as image:
+        config = image.text["DgenerateConfig"]
+    assert "--seeds 2" in config and config_arguments(config)[0] == str(tiny_sd)
+    ok(tiny_sd, tmp_path / "jpg", "--seeds", "2", "--output-metadata", "--image-format", "jpg")
+    with Image.open(next((tmp_path / "jpg").iterdir())) as image:
+        comment = read_user_comment(image)
+    assert comment.startswith("#! /usr/bin/env dgenerate --file")
+    assert comment.endswith("--image-format jpg\n")
+    assert config_arguments(comment) == [*config_arguments(config), "--image-format", "jpg"]
+
+
+def test_auto1111_metadata(tiny_sd: Path, tmp_path: Path) -> None:
+    ok(tiny_sd, tmp_path, "--seeds", "9", "--prompts", "a cat; blurry", "--guidance-scales", "7",
+       "--output-auto1111-metadata")
+    with Image.open(next(tmp_path.iterdir())) as image:
+        parameters = image.text["parameters"]
+    first, negative, fields = parameters.splitlines()
+    assert (first, negative) == ("a cat", "Negative prompt: blurry")
+    assert fields.startswith("Steps: 2, Sampler: Euler, CFG scale: 7.0, Seed: 9, Size: 64x64, "
+                             "Model: tiny-sd, Version: dgenerate ")
+
+
+# --------------------------------------------------------------- bad input
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    (["--output-size", "70x64"], "the nearest aligned size is 72x64"),
+    (["--image-seeds", "x.png", "--image-seed-strengths", "0"], "'0' must be greater than 0"),
+    (["--image-seeds", "x.png", "--image-seed-strengths", "1.5"], "'1.5' must be at most 1"),
+    (["--image-seed-strengths", "0.5"], "--image-seed-strengths needs --image-seeds"),
+    (["--seeds", "1", "--gen-seeds", "2"], "--seeds and --gen-seeds cannot be used together"),
+    (["--seeds", "x"], "--seeds: value 'x' is not a whole number"),
+    (["--model-type", "sdd"], "unknown model type 'sdd'; did you mean 'sd'?"),
+    (["--image-seeds", "nothing-here.png"], "the image 'nothing-here.png' does not exist"),
+    (["--image-seeds", "a.png;mask=b.png;c.png"], "cannot be mixed with the short form"),
+    (["--image-seeds", 'a.png;mask="b.png'], "never closed"),
+    (["--image-seeds", "a.png;control=c.png"], "control images (control=, for ControlNets and "
+                                               "T2I adapters) is not supported yet"),
+    (["--image-seeds", "latents: a.pt"], "latents input (latents:, latents=) is not supported"),
+    (["--image-seeds", "a.gif;frame-start=1"], "frame-start / frame-end (animated inputs) is "
+                                               "not supported yet"),
+    (["--output-metadata", "--image-format", "gif"], "cannot carry metadata"),
+    (["--output-metadata", "--output-auto1111-metadata"], "cannot be used together"),
+    (["--image-format", "xyz"], "unknown format 'xyz'"),
+    (["--device", "gpu"], "'gpu' is not cpu, cuda"),
+    (["--device", "cuda"], "no cuda device is available here"),
+    (["--batch-size", "0"], "must be at least 1"),
+    (["--batch-size", "4", "--batch-grid-size", "1x2"], "cannot hold a batch of 4"),
+    (["--seed-image-processors", "flp", "--image-seeds", "x.png"],
+     "unknown image processor 'flp'"),
+    (["--post-processors", "flip;sise=3"], "has no argument 'sise'"),
+    (["--guidance-rescales", "0.5", "--image-seeds", "x.png"],
+     "--guidance-rescales works only for txt2img"),
+    (["--inference-steps", "1", "--image-seeds", "{horse}"], "leaves no denoising step"),
+])
+def test_bad_input_is_one_clear_error(tiny_sd: Path, tmp_path: Path, media: Path,
+                                      arguments: list[str], message: str) -> None:
+    arguments = [value.format(horse=media / "horse1.jpg") for value in arguments]
+    result = render(tiny_sd, tmp_path, *arguments)
+    assert result.exit_code == 1, result.stderr
+    assert "Traceback" not in result.stderr
+    assert message in result.stderr
+    assert result.stderr.count("\n") == 1
+    assert not tmp_path.exists() or names(tmp_path) == []
+
+
+def test_unreadable_image(tiny_sd: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "broken.png"
+    broken.write_bytes(b"not an image")
+    result = render(tiny_sd, tmp_path / "out", "--image-seeds", str(broken))
+    assert result.exit_code == 1
+    assert f"the image '{broken}' cannot be read as an image" in result.stderr
+
+
+def test_missing_model_folder(tmp_path: Path) -> None:
+    result = run_cli("./no/such/folder", "--output-path", str(tmp_path), env=ENV)
+    assert result.exit_code == 1
+    assert "the model './no/such/folder' does not exist" in result.stderr
