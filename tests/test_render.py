@@ -379,3 +379,29 @@ def test_missing_model_folder(tmp_path: Path) -> None:
     result = run_cli("./no/such/folder", "--output-path", str(tmp_path), env=ENV)
     assert result.exit_code == 1
     assert "the model './no/such/folder' does not exist" in result.stderr
+
+
+# ----------------------------------------------------------- model variants
+
+
+def test_v_prediction_model(tmp_path: Path) -> None:
+    from .tiny_models import build_sd
+
+    model = build_sd(tmp_path / "v-model", prediction_type="v_prediction")
+    ok(model, tmp_path / "out", "--seeds", "1", "--schedulers", "DDIMScheduler", "-v")
+    assert names(tmp_path / "out") == ["DDIMScheduler_s_1_g_5-0_i_2_step_1.png"]
+
+
+def test_dtype_and_safety_checker_flag(tiny_sd: Path, tmp_path: Path) -> None:
+    ok(tiny_sd, tmp_path / "bf16", "--seeds", "1", "--dtype", "bfloat16")
+    ok(tiny_sd, tmp_path / "checked", "--seeds", "1", "--safety-checker")  # the model has none
+    ok(tiny_sd, tmp_path / "plain", "--seeds", "1")
+    plain = pixels(tmp_path / "plain" / "s_1_g_5-0_i_2_step_1.png")
+    assert np.array_equal(pixels(tmp_path / "checked" / "s_1_g_5-0_i_2_step_1.png"), plain)
+    half = pixels(tmp_path / "bf16" / "s_1_g_5-0_i_2_step_1.png")
+    assert not np.array_equal(half, plain) and np.abs(half - plain).mean() < 40
+
+
+def test_vae_tiling_and_slicing_render(tiny_sd: Path, tmp_path: Path) -> None:
+    ok(tiny_sd, tmp_path, "--seeds", "1", "--vae-tiling", "--vae-slicing", "--batch-size", "2")
+    assert len(names(tmp_path)) == 2

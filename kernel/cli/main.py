@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import traceback
 from collections.abc import Sequence
@@ -16,6 +17,8 @@ EXIT_OK = 0
 EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
+#: Set to 1 to behave as if --offline-mode were always given.
+OFFLINE_VARIABLE = "DGENERATE_OFFLINE_MODE"
 
 
 def _error(message: str) -> None:
@@ -32,7 +35,9 @@ def _run(boot: Bootstrap) -> int:
     manager.autoload()
     if boot.plugin_modules:
         manager.load_specifiers(boot.plugin_modules)
-    context = KernelContext(manager, verbose=boot.verbose, offline_mode=boot.offline_mode)
+    offline = boot.offline_mode or os.environ.get(OFFLINE_VARIABLE, "").strip().lower() in (
+        "1", "true", "yes")
+    context = KernelContext(manager, verbose=boot.verbose, offline_mode=offline)
     manager.configure(context)
     if boot.sub_command is not None:
         return run_sub_command(context, boot.sub_command, boot.sub_command_args)
