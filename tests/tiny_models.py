@@ -50,8 +50,12 @@ def clip_tokenizer():
     return CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=77)
 
 
-def build_sd(folder: Path, *, inpaint: bool = False, prediction_type: str = "epsilon") -> Path:
-    """A Stable Diffusion 1.x shaped pipeline (64 px native) saved with save_pretrained."""
+def build_sd(folder: Path, *, inpaint: bool = False, prediction_type: str = "epsilon",
+             unet_channels: tuple[int, int] = (16, 32), vae_channels: int = 8) -> Path:
+    """A Stable Diffusion 1.x shaped pipeline (64 px native) saved with save_pretrained.
+
+    The defaults make a ~1 MB model; benchmarks pass larger channel counts.
+    """
     import torch
     from diffusers import (
         AutoencoderKL,
@@ -70,12 +74,12 @@ def build_sd(folder: Path, *, inpaint: bool = False, prediction_type: str = "eps
         pad_token_id=tokenizer.pad_token_id))
     unet = UNet2DConditionModel(
         sample_size=8, in_channels=9 if inpaint else 4, out_channels=4,
-        block_out_channels=(16, 32), layers_per_block=1,
+        block_out_channels=unet_channels, layers_per_block=1,
         down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
         up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"),
         cross_attention_dim=32, attention_head_dim=4, norm_num_groups=8)
     vae = AutoencoderKL(
-        block_out_channels=(8, 8, 8, 8), layers_per_block=1, norm_num_groups=4,
+        block_out_channels=(vae_channels,) * 4, layers_per_block=1, norm_num_groups=4,
         latent_channels=4, down_block_types=("DownEncoderBlock2D",) * 4,
         up_block_types=("UpDecoderBlock2D",) * 4, sample_size=64)
     scheduler = EulerDiscreteScheduler(

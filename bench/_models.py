@@ -1,0 +1,21 @@
+"""Model builders shared by the benchmarks (the test suite's tiny-model builder)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from tests.tiny_models import build_sd  # noqa: E402
+
+__all__ = ["build_sd", "model_folder"]
+
+
+def model_folder(name: str, **options) -> Path:
+    """Build (once) a random-weight SD 1.x model under bench/.models/NAME."""
+    folder = REPO / "bench" / ".models" / name
+    if not (folder / "model_index.json").exists():
+        build_sd(folder, **options)
+    return folder
