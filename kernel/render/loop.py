@@ -223,6 +223,7 @@ def _scheduler_help(model_type: ModelType, plan: RenderPlan) -> RenderResult:
 
 def render(context: KernelContext, plan: RenderPlan) -> RenderResult:
     """Render everything ``plan`` describes; return what was written."""
+    context.manager.registry(Category.MODEL_TYPE).get(plan.request.source.model_type)
     if plan.dry_run:
         return _dry_run(plan)
     model_type = create_model_type(context, plan)
