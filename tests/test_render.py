@@ -405,3 +405,14 @@ def test_dtype_and_safety_checker_flag(tiny_sd: Path, tmp_path: Path) -> None:
 def test_vae_tiling_and_slicing_render(tiny_sd: Path, tmp_path: Path) -> None:
     ok(tiny_sd, tmp_path, "--seeds", "1", "--vae-tiling", "--vae-slicing", "--batch-size", "2")
     assert len(names(tmp_path)) == 2
+
+
+def test_batched_images_that_end_up_with_different_sizes(tiny_sd: Path, tmp_path: Path,
+                                                         media: Path) -> None:
+    seed = f"images: {media / 'horse1.jpg'}, {media / 'dog-on-bench.png'};64"
+    result = render(tiny_sd, tmp_path, "--image-seeds", seed)
+    assert result.exit_code == 1
+    assert "the images and masks end up with different sizes (64x32, 64x64)" in result.stderr
+    forced = ok(tiny_sd, tmp_path, "--image-seeds", seed.replace(";64", ";resize=64;aspect=false"),
+                "--seeds", "1")
+    assert forced.stdout.count("wrote ") == 2
