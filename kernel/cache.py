@@ -20,6 +20,9 @@ __all__ = ["CacheRegistry", "ObjectCache", "available_memory"]
 
 #: Keep at least this much memory free for the work itself after loading.
 DEFAULT_RESERVE = 2 * 1024**3
+#: Caches that always exist, so that scripts may name them before first use.
+STANDARD_CACHES = ("pipeline", "unet", "vae", "text_encoder", "image_encoder", "controlnet",
+                   "t2i_adapter", "transformer")
 
 
 def available_memory() -> int:
@@ -98,6 +101,8 @@ class CacheRegistry:
         self._memory = memory
         self._debug = debug
         self._caches: dict[str, ObjectCache] = {}
+        for name in STANDARD_CACHES:
+            self.cache(name)
         self._order: collections.OrderedDict[tuple[str, Hashable], None] = (
             collections.OrderedDict())
 

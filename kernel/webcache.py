@@ -7,7 +7,8 @@ older than the expiry (12 hours by default; ``DGENERATE_WEB_CACHE_EXPIRY_DELTA``
 as ``timedelta`` keyword arguments like ``days=5;hours=6``, or ``forever``) are
 deleted when the cache is opened and are downloaded again when asked for.
 
-In offline mode only what is cached can be used. CivitAI API links get
+In offline mode only what is cached can be used, expired or not, and nothing is
+deleted. CivitAI API links get
 ``CIVIT_AI_TOKEN`` appended when it is set. Downloads go to a temporary file
 renamed when complete, so the cache never holds half a file.
 """
@@ -65,16 +66,30 @@ def parse_expiry(text: str | None) -> datetime.timedelta | None:
         except ValueError:
             raise DgenerateError(
                 f"DGENERATE_WEB_CACHE_EXPIRY_DELTA: {value.strip()!r} is not a number") from None
-    return datetime.timedelta(**arguments)
+    try:
+        return datetime.timedelta(**arguments)
+    except (ValueError, OverflowError):  # nan, inf, or beyond a timedelta's range
+        raise DgenerateError(
+            f"DGENERATE_WEB_CACHE_EXPIRY_DELTA: {text!r} is not a usable duration (finite, "
+            "below 999999999 days; use 'forever' for no expiry)") from None
+
+
+def _safe_name(name: str | None) -> str | None:
+    """The last part of a file name given by a server or a URL, or None if nothing usable
+    remains (names must not lead out of the cache folder)."""
+    if not name:
+        return None
+    name = name.replace("\\", "/").rsplit("/", 1)[-1].strip().replace("\0", "")
+    return None if name in ("", ".", "..") or name == _ENTRY else name
 
 
 def _file_name(url: str, headers: email.message.Message | None) -> str:
     if headers is not None:
-        disposition = headers.get_filename()
+        disposition = _safe_name(headers.get_filename())
         if disposition:
-            return os.path.basename(disposition)
-    name = os.path.basename(urllib.parse.urlparse(url).path)
-    return urllib.parse.unquote(name) or "download"
+            return disposition
+    path = urllib.parse.urlparse(url).path
+    return _safe_name(urllib.parse.unquote(path)) or "download"
 
 
 def _with_civitai_token(url: str) -> str:
@@ -106,12 +121,15 @@ class WebCache:
         return self.root / hashlib.sha256(url.encode("utf-8")).hexdigest()[:32]
 
     def _expired(self, fetched: float) -> bool:
-        return self.expiry is not None and time.time() - fetched > self.expiry.total_seconds()
+        # offline, an old copy is better than none: it cannot be downloaded again
+        return (not self.offline and self.expiry is not None
+                and time.time() - fetched > self.expiry.total_seconds())
 
     def prune(self) -> None:
-        """Delete expired entries (done once, when the cache is first used)."""
+        """Delete expired entries (done once, when the cache is first used; never in
+        offline mode, where they could not be downloaded again)."""
         self._pruned = True
-        if not self.root.is_dir():
+        if self.offline or not self.root.is_dir():
             return
         for folder in self.root.iterdir():
             try:

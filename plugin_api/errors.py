@@ -43,6 +43,14 @@ class PluginArgumentError(PluginError):
     """A URI argument a plugin does not accept, or a value of the wrong type."""
 
 
+class ScriptExit(Exception):
+    """Raised by the ``\\exit`` directive: end the config script with ``code``."""
+
+    def __init__(self, code: int = 0) -> None:
+        super().__init__(code)
+        self.code = code
+
+
 class SkipPlugin(Exception):
     """Raise at import time of a registration module to opt out quietly.
 

@@ -224,18 +224,33 @@ class QuantizerSpec(ArgumentedSpec):
     category = Category.QUANTIZER
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class DirectiveSpec(PluginSpec):
-    """A config-script directive; ``name`` is written without the leading backslash."""
+    """A config-script directive; ``name`` is written without the leading backslash.
+
+    :param raw: the directive receives its text unparsed, with only templates
+        expanded, instead of shell-parsed arguments (``\\set``, ``\\exec``).
+    """
 
     category = Category.DIRECTIVE
     name_pattern = re.compile(r"^[a-z][a-z0-9_]*$")
 
+    raw: bool = False
 
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class TemplateFunctionSpec(PluginSpec):
-    """A Jinja2 template function (also usable as a filter) for config scripts."""
+    """A Jinja2 template function (also usable as a filter) for config scripts.
+
+    :param needs_context: the function takes the script's
+        :class:`~dgenerate.plugin_api.DirectiveContext` as its first argument
+        (hidden from users), e.g. to download through the web cache.
+    """
 
     category = Category.TEMPLATE_FUNCTION
     name_pattern = _IDENTIFIER
+
+    needs_context: bool = False
 
 
 class SubCommandSpec(PluginSpec):

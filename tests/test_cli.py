@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import textwrap
 from pathlib import Path
 
@@ -84,7 +85,7 @@ def test_verbose_adds_the_traceback() -> None:
     assert "unknown image processor 'mirorr'" in result.stderr
 
 
-@pytest.mark.parametrize("arguments", [["--no-such-option"], [], ["--sub-command"],
+@pytest.mark.parametrize("arguments", [["--no-such-option"], ["--no-stdin"], ["--sub-command"],
                                        ["--image-processor-help", "--bogus"]])
 def test_usage_errors_exit_2(arguments: list[str]) -> None:
     result = cli(*arguments)
@@ -99,8 +100,7 @@ def test_abbreviated_options_are_not_accepted() -> None:
 def test_a_model_that_exists_nowhere(tmp_path: Path) -> None:
     result = cli("no-such-owner/no-such-model", "--output-path", str(tmp_path))
     assert result.exit_code == 1
-    assert "the Hugging Face repository 'no-such-owner/no-such-model' could not be loaded" in (
-        result.stderr)
+    assert "the Hugging Face repository 'no-such-owner/no-such-model'" in result.stderr
     assert list(tmp_path.iterdir()) == []
 
 
@@ -125,7 +125,8 @@ def test_directives_help() -> None:
     plugin = str(EXAMPLES / "config_directive")
     listing = cli("--plugin-modules", plugin, "--directives-help")
     assert listing.exit_code == 0
-    assert '"\\repeat"  Print a text several times.' in listing.stdout
+    assert re.search(r'^    "\\repeat" +Print a text several times\.$', listing.stdout, re.M)
+    assert re.search(r'^    "\\set" +Set a template variable to text', listing.stdout, re.M)
     for name in ("repeat", "\\repeat"):
         details = cli("--plugin-modules", plugin, "--directives-help", name)
         assert details.exit_code == 0
@@ -135,11 +136,12 @@ def test_directives_help() -> None:
 def test_functions_help() -> None:
     plugin = str(EXAMPLES / "template_function" / "text_functions.py")
     listing = cli("--plugin-modules", plugin, "--functions-help")
-    assert listing.stdout.splitlines() == [
-        "Available template functions:",
-        "    pluralize(word: str, count: int = 2) -> str",
-        "    title_words(text: str) -> str",
-    ]
+    lines = listing.stdout.splitlines()
+    assert lines[0] == "Available template functions:"
+    assert "    pluralize(word: str, count: int = 2) -> str" in lines
+    assert "    title_words(text: str) -> str" in lines
+    assert "    format_size(size: Iterable[int]) -> str" in lines
+    assert lines[1:] == sorted(lines[1:])
     details = cli("--plugin-modules", plugin, "--functions-help", "pluralize")
     assert details.stdout.startswith(
         "pluralize(word: str, count: int = 2) -> str:\n    Return the plural")

@@ -22,7 +22,8 @@ def write(path: Path, code: str) -> str:
 
 
 def test_fixture_is_isolated_with_builtins(plugin_manager) -> None:
-    assert set(plugin_manager.plugins) == {"image-ops", "stable-diffusion"}
+    assert set(plugin_manager.plugins) == {"image-ops", "stable-diffusion", "config-directives",
+                                           "template-functions"}
     assert plugin_manager.registry(Category.IMAGE_PROCESSOR).names() == [
         "flip", "grayscale", "invert", "mirror"]
 

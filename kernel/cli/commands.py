@@ -1,11 +1,15 @@
-"""What the main command does once plugins are loaded."""
+"""What the main command does once plugins are loaded: listings, one render, or a script."""
 
 from __future__ import annotations
 
+import argparse
+import dataclasses
 import inspect
+import sys
 from collections.abc import Sequence
+from typing import Any
 
-from dgenerate.plugin_api.errors import PluginSpecError
+from dgenerate.plugin_api.errors import DgenerateError, PluginSpecError
 from dgenerate.plugin_api.interfaces.sub_command import SubCommand
 from dgenerate.plugin_api.specs import Category
 
@@ -14,9 +18,9 @@ from ..plugins.context import KernelContext
 from ..plugins.targets import resolve_target
 from . import listings
 from .help_options import HELP_OPTIONS, TEMPLATES_HELP
-from .parser import META_DESTS, build_parser
+from .parser import CONFIG_DESTS, META_DESTS, build_parser
 
-__all__ = ["run_main_command", "run_sub_command"]
+__all__ = ["Invocation", "invoke", "listing_text", "run_main_command", "run_sub_command"]
 
 
 def run_sub_command(context: KernelContext, name: str, args: Sequence[str]) -> int:
@@ -27,38 +31,107 @@ def run_sub_command(context: KernelContext, name: str, args: Sequence[str]) -> i
         raise PluginSpecError(
             f"sub-command {spec.name!r} from {spec.provider.describe()} has the target "
             f"{spec.target!r}, which is not a SubCommand subclass")
+    run_startup(context)
     status = target(context=context, name=spec.name).main(list(args))
     return int(status or 0)
 
 
-def _print_listings(context: KernelContext, options, parser) -> None:
-    outputs = []
-    for option in HELP_OPTIONS:
-        names = getattr(options, option.dest)
-        if names is None:
-            continue
-        if option is TEMPLATES_HELP:
-            variables = template_variables(parser, exclude=META_DESTS)
-            outputs.append(listings.describe_variables(variables, names) if names
-                           else listings.list_variables(variables))
-            continue
-        registry = context.manager.registry(option.category)
-        outputs.append(listings.describe_specs(registry, names, context) if names
-                       else listings.list_specs(registry))
-    print("\n\n".join(outputs))
+def listing_text(context: KernelContext, option: str, names: Sequence[str],
+                 parser: argparse.ArgumentParser | None = None) -> str:
+    """The output of one ``--X-help`` option (``option`` with or without dashes)."""
+    flag = "--" + option.lstrip("-")
+    for help_option in HELP_OPTIONS:
+        if help_option.flag == flag:
+            break
+    else:
+        raise DgenerateError(f"{flag} is not a help listing")
+    if help_option is TEMPLATES_HELP:
+        variables = template_variables(parser or build_parser(context.manager),
+                                       exclude=META_DESTS)
+        return (listings.describe_variables(variables, names) if names
+                else listings.list_variables(variables))
+    registry = context.manager.registry(help_option.category)
+    return (listings.describe_specs(registry, names, context) if names
+            else listings.list_specs(registry))
 
 
-def run_main_command(context: KernelContext, args: Sequence[str]) -> int:
-    """Parse the main command line; print the requested listings, or render."""
-    parser = build_parser(context.manager)
-    options = parser.parse_args(list(args))
-    if any(getattr(options, option.dest) is not None for option in HELP_OPTIONS):
-        _print_listings(context, options, parser)
-        return 0
+def _requested_listings(options: argparse.Namespace) -> list[tuple[str, list[str]]]:
+    return [(option.flag, getattr(options, option.dest)) for option in HELP_OPTIONS
+            if getattr(options, option.dest) is not None]
+
+
+@dataclasses.dataclass
+class Invocation:
+    """One parsed and run dgenerate invocation (used to set template variables)."""
+
+    parser: argparse.ArgumentParser
+    options: argparse.Namespace
+    plan: Any = None
+    result: Any = None
+
+
+def invoke(context: KernelContext, arguments: Sequence[str], *,
+           in_script: bool = True) -> Invocation | None:
+    """Run one invocation (a config line, or the command line without a script).
+
+    Returns ``None`` when the invocation only printed help.
+    """
+    parser = build_parser(context.manager, raise_errors=in_script)
+    try:
+        options = parser.parse_args(list(arguments))
+    except SystemExit as exit_request:  # --help inside a script: printed, carry on
+        if in_script and not exit_request.code:
+            return None
+        raise
+    if in_script:
+        given = [dest for dest in CONFIG_DESTS if getattr(options, dest, None)]
+        if given:
+            raise DgenerateError(f"--{given[0].replace('_', '-')} can only be given on the "
+                                 "command line, not inside a config script")
+    requested = _requested_listings(options)
+    if requested:
+        print("\n\n".join(listing_text(context, flag, names, parser)
+                          for flag, names in requested))
+        return None
     if options.model_path is None:
         parser.error("give a model path to render, or one of the --X-help options")
     from ..render.loop import render
     from ..render.plan import build_plan
 
-    render(context, build_plan(options, verbose=context.verbose))
+    plan = build_plan(options, verbose=context.verbose)
+    return Invocation(parser, options, plan, render(context, plan))
+
+
+def _wants_script(options: argparse.Namespace) -> bool:
+    if options.file or options.shell:
+        return True
+    if options.model_path is not None or options.no_stdin or _requested_listings(options):
+        return False
+    return not sys.stdin.isatty()
+
+
+def run_main_command(context: KernelContext, args: Sequence[str]) -> int:
+    """Parse the command line; print listings, render once, or run a config script."""
+    parser = build_parser(context.manager)
+    options = parser.parse_args(list(args))
+    if _wants_script(options):
+        from ..config.session import run_scripts
+
+        return run_scripts(context, options, args)
+    if options.assignments:
+        parser.error("--set and --setp need a config script (--file, --shell or standard "
+                     "input)")
+    if options.model_path is None and not _requested_listings(options):
+        parser.error("give a model path to render, a config script, or one of the --X-help "
+                     "options")
+    run_startup(context)
+    invoke(context, args, in_script=False)
     return 0
+
+
+def run_startup(context: KernelContext) -> None:
+    """Run ``~/.dgenerate/init.dgen`` (its variables end with it; its plugins stay loaded)."""
+    from ..config.session import make_runner
+    from ..config.startup import run_startup_script
+
+    run_startup_script(make_runner(context))

@@ -37,13 +37,14 @@ def _quoted_names(spec: PluginSpec) -> str:
     return " | ".join(f'"{_display_name(spec.category, name)}"' for name in spec.names)
 
 
-def _function_signature(name: str, function: Any) -> str:
+def _function_signature(name: str, function: Any, *, hide_first: bool = False) -> str:
     try:
         signature = inspect.signature(function)
     except (TypeError, ValueError):
         return f"{name}(...)"
     parameters = []
-    for parameter in signature.parameters.values():
+    shown = list(signature.parameters.values())[1 if hide_first else 0:]
+    for parameter in shown:
         text = parameter.name
         if parameter.kind is parameter.VAR_POSITIONAL:
             text = "*" + text
@@ -70,7 +71,8 @@ def list_specs(registry: Registry[Any]) -> str:
     if category is Category.TEMPLATE_FUNCTION:
         for spec in specs:
             try:
-                lines.append(_INDENT + _function_signature(spec.name, resolve_target(spec)))
+                lines.append(_INDENT + _function_signature(
+                    spec.name, resolve_target(spec), hide_first=spec.needs_context))
             except Exception as error:  # one broken plugin must not hide the rest
                 lines.append(f"{_INDENT}{spec.name}(...)  (unavailable: {error})")
         return "\n".join(lines)
@@ -94,7 +96,8 @@ def _describe_one(spec: PluginSpec, context: Any) -> str:
     heading = " | ".join(_display_name(category, name) for name in spec.names)
     target = resolve_target(spec)
     if category is Category.TEMPLATE_FUNCTION:
-        return f"{_function_signature(spec.name, target)}:\n{_description(spec, target)}"
+        signature = _function_signature(spec.name, target, hide_first=spec.needs_context)
+        return f"{signature}:\n{_description(spec, target)}"
     if category is Category.SUB_COMMAND:
         if not (inspect.isclass(target) and issubclass(target, SubCommand)):
             return f"{heading}:\n{_description(spec, target)}"

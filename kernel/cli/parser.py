@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from dgenerate.plugin_api.errors import PluginConflictError, PluginSpecError
+from dgenerate.plugin_api.errors import DgenerateError, PluginConflictError, PluginSpecError
 
 from ..plugins.manager import LoadedPlugin, PluginManager
 from ..render.options import add_render_options
 from ..version import dgenerate_version
 from .help_options import HELP_OPTIONS
 
-__all__ = ["META_DESTS", "build_parser"]
+__all__ = ["CONFIG_DESTS", "META_DESTS", "UsageError", "build_parser"]
 
 DESCRIPTION = """\
 Render images with diffusion models, trying every combination of the values
@@ -20,10 +20,40 @@ given (prompts, seeds, steps, guidance, input images, processors ...), or run
 config scripts and sub-commands. Features come from plugins; the --X-help
 options list what is installed."""
 
+#: Options that only the real command line takes: they choose and feed a config script.
+CONFIG_DESTS = frozenset({"file", "shell", "no_stdin", "assignments"})
+
 #: Options about the program itself rather than one render.
 META_DESTS = frozenset(
-    {"help", "version", "sub_command", "plugin_modules"} | {h.dest for h in HELP_OPTIONS})
+    {"help", "version", "sub_command", "plugin_modules"} | {h.dest for h in HELP_OPTIONS}
+    | CONFIG_DESTS)
 
+
+class UsageError(DgenerateError):
+    """An argument parsing error of an invocation inside a config script."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, except that inside config scripts a usage error is an ordinary error
+    (located by the script runner) instead of ending the process."""
+
+    raise_errors = False
+
+    def error(self, message: str):  # type: ignore[override]
+        if self.raise_errors:
+            raise UsageError(f"{message} (see dgenerate --help)")
+        super().error(message)
+
+
+class _Assign(argparse.Action):
+    """--set and --setp share one list, so their order on the command line is kept."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        assignments = list(getattr(namespace, self.dest, None) or [])
+        kind = "setp" if option_string == "--setp" else "set"
+        assignments.extend((kind, value) for value in values)
+        setattr(namespace, self.dest, assignments)
 
 class _Registrar:
     """The :class:`~dgenerate.plugin_api.OptionRegistrar` given to one plugin at a time."""
@@ -82,13 +112,34 @@ def _kernel_options(parser: argparse.ArgumentParser) -> None:
     for option in HELP_OPTIONS:
         parser.add_argument(option.flag, nargs="*", metavar=option.metavar, default=None,
                             help=option.help)
+    config = parser.add_argument_group("config scripts (command line only)")
+    config.add_argument("--file", nargs="+", metavar="FILE",
+                        help="Run config scripts from files (glob patterns allowed), one after "
+                             "the other.")
+    config.add_argument("--shell", action="store_true",
+                        help="Read config from standard input until it ends, running each part "
+                             "when an empty line follows it and carrying on after errors.")
+    config.add_argument("--no-stdin", action="store_true",
+                        help="Never read a config script from standard input (for programs "
+                             "that start dgenerate without connecting it).")
+    config.add_argument("--set", dest="assignments", action=_Assign, nargs="+",
+                        metavar="VARIABLE=VALUE", default=[],
+                        help="Set template variables before the script runs, like \\set.")
+    config.add_argument("--setp", dest="assignments", action=_Assign, nargs="+",
+                        metavar="VARIABLE=EXPRESSION",
+                        help="Set template variables to the value of Python expressions, like "
+                             "\\setp; --set and --setp apply in command line order.")
     add_render_options(parser)
 
 
-def build_parser(manager: PluginManager) -> argparse.ArgumentParser:
-    """The parser for the main command, rebuilt after plugins are added."""
-    parser = argparse.ArgumentParser(
+def build_parser(manager: PluginManager, *, raise_errors: bool = False) -> argparse.ArgumentParser:
+    """The parser for the main command, rebuilt after plugins are added.
+
+    With ``raise_errors`` (config scripts) usage errors raise :class:`UsageError`.
+    """
+    parser = _Parser(
         prog="dgenerate", description=DESCRIPTION, add_help=False, allow_abbrev=False)
+    parser.raise_errors = raise_errors
     _kernel_options(parser)
     owners = {flag: "dgenerate itself" for action in parser._actions
               for flag in action.option_strings}

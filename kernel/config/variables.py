@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import types
 from collections.abc import Collection, Iterable, Sequence
 from typing import Any
 
 from dgenerate.plugin_api.args import format_type
 
-__all__ = ["TemplateVariable", "template_variables"]
+__all__ = ["TemplateVariable", "invocation_variables", "template_variables"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -37,7 +38,56 @@ _INJECTED = (
                      "Whether -v was given on the command line."),
     TemplateVariable("injected_plugin_modules", Sequence[str] | None,
                      "The --plugin-modules given on the command line."),
+    TemplateVariable("last_images", Sequence[str],
+                     "The image files the last invocation wrote, in order."),
+    TemplateVariable("last_animations", Sequence[str],
+                     "The animation files the last invocation wrote."),
+    TemplateVariable("saved_modules", dict[str, dict[str, Any]],
+                     "Pipeline modules saved by \\save_modules, by variable name."),
+    TemplateVariable("glob", types.ModuleType, "Python's glob module."),
+    TemplateVariable("os", types.ModuleType, "Python's os module (os.path ...)."),
+    TemplateVariable("env", Any, "Environment variables: {{ env.HOME }} (unset ones are empty)."),
 )
+
+
+# Option values as the render loop used them (typed, defaults filled in), by option dest.
+_FROM_REQUEST = {
+    "prompts": "prompts", "seeds": "seeds", "inference_steps": "inference_steps",
+    "guidance_scales": "guidance_scales", "guidance_rescales": "guidance_rescales",
+    "image_seed_strengths": "image_seed_strengths", "clip_skips": "clip_skips",
+    "schedulers": "schedulers", "sigmas": "sigmas", "batch_size": "batch_size",
+    "output_size": "output_size", "seeds_to_images": "seeds_to_images",
+}
+
+
+def invocation_variables(invocation: Any) -> dict[str, Any]:
+    """The ``last_*`` variables describing a finished invocation."""
+    values: dict[str, Any] = {}
+    options = invocation.options
+    for action in invocation.parser._actions:
+        dest = action.dest
+        if dest == argparse.SUPPRESS or dest in _SKIPPED:
+            continue
+        values[f"last_{dest}"] = getattr(options, dest, None)
+    plan = invocation.plan
+    if plan is not None:
+        request = plan.request
+        for dest, attribute in _FROM_REQUEST.items():
+            value = getattr(request, attribute)
+            if isinstance(value, tuple):
+                value = [item for item in value if item is not None]
+            values[f"last_{dest}"] = value
+        if not plan.image_seeds:
+            values["last_image_seed_strengths"] = []
+        values["last_gen_seeds"] = options.gen_seeds
+    result = invocation.result
+    values["last_images"] = [image.path for image in result.images] if result else []
+    values["last_animations"] = []
+    return values
+
+
+_SKIPPED = frozenset({"help", "version", "file", "shell", "no_stdin", "assignments",
+                      "sub_command"})
 
 
 def _action_type(action: argparse.Action) -> Any:

@@ -1,0 +1,54 @@
+"""Environment variable references in config text: ``$NAME``, ``${NAME}``, ``%NAME%``.
+
+Unset variables expand to nothing. A reference preceded by a backslash is left
+alone here (the shell tokenizer decides what happens to the backslash).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+
+__all__ = ["expand_env", "match_reference"]
+
+_REFERENCE = re.compile(
+    r"\$\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)\}"
+    r"|\$(?P<plain>[A-Za-z_][A-Za-z0-9_]*)"
+    r"|%(?P<windows>[A-Za-z_][A-Za-z0-9_]*)%")
+
+
+def match_reference(text: str, index: int) -> re.Match[str] | None:
+    """The reference starting exactly at ``text[index]``, if any."""
+    return _REFERENCE.match(text, index)
+
+
+def _value(match: re.Match[str], environ: Mapping[str, str]) -> str:
+    name = match.group("braced") or match.group("plain") or match.group("windows")
+    return environ.get(name, "")
+
+
+def expand_env(text: str, environ: Mapping[str, str] | None = None) -> str:
+    """Replace every reference not escaped with a backslash."""
+    environ = os.environ if environ is None else environ
+    result: list[str] = []
+    index = 0
+    while index < len(text):
+        char = text[index]
+        if char == "\\" and index + 1 < len(text):
+            result.append(text[index:index + 2])
+            index += 2
+            continue
+        if char in "$%":
+            match = match_reference(text, index)
+            if match:
+                result.append(_value(match, environ))
+                index = match.end()
+                continue
+        result.append(char)
+        index += 1
+    return "".join(result)
+
+
+def reference_value(match: re.Match[str], environ: Mapping[str, str] | None = None) -> str:
+    return _value(match, os.environ if environ is None else environ)

@@ -1,0 +1,1 @@
+"""The builtin config-script directives (``\\set``, ``\\print``, ``\\exec`` ...)."""

@@ -1,0 +1,1 @@
+"""The builtin config template functions (``quote``, ``format_size`` ...)."""
