@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,8 @@ pytest_plugins = ["dgenerate.plugin_api.testing"]
 # No test may reach the internet: the Hugging Face libraries stay offline (subprocesses
 # inherit this), and in this process any connection other than to 127.0.0.1 fails.
 os.environ["HF_HUB_OFFLINE"] = "1"
+# ~/.dgenerate/init.dgen and other per-user files go to a throwaway home
+os.environ["HOME"] = tempfile.mkdtemp(prefix="dgenerate-test-home-")
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.pop("HF_TOKEN", None)
 
@@ -57,3 +60,13 @@ def tiny_sd(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from .tiny_models import build_sd
 
     return build_sd(tmp_path_factory.mktemp("models") / "tiny-sd")
+
+
+@pytest.fixture
+def restore_process_state():
+    """Scripts may change the environment and the working directory: undo that."""
+    environment, directory = dict(os.environ), os.getcwd()
+    yield
+    os.environ.clear()
+    os.environ.update(environment)
+    os.chdir(directory)

@@ -14,7 +14,8 @@ Rules for command lines:
 * a line ending in ``\\`` continues on the next line, POSIX style: nothing is
   inserted (keep a space before the ``\\`` to separate words); blank and comment
   lines may come in between;
-* a line starting with ``-`` continues the previous command, with a space.
+* a line starting with ``-`` continues the previous command, with a space
+  (also after a template block, whose expansion is then lexed with it).
 
 The lexer is hand-written: these rules are dgenerate's own.
 """
@@ -127,6 +128,10 @@ def lex(text: str, first_line: int = 1) -> Iterator[Statement]:
                 index += 1
             # older scripts end template blocks with a "!END" marker; it is not output
             block[-1] = re.sub(r"\s*!END\s*$", "", block[-1])
+            # "{{ model }} --option" lines go on with "-" lines, like any command
+            while index < len(lines) and lines[index].lstrip().startswith("-"):
+                block.append(lines[index])
+                index += 1
             yield Statement("template", "\n".join(block), number)
             continue
         content, continues = _continues(strip_comment(line).strip())
