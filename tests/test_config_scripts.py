@@ -442,8 +442,9 @@ def test_set_and_setp_apply_in_order(tmp_path: Path) -> None:
 def test_injected_arguments(tmp_path: Path) -> None:
     lines = output(tmp_path, r"""
         \print {{ injected_args }} {{ injected_verbose }} {{ injected_plugin_modules }}
-        """, "--inference-steps", "5", "--seeds", "1")
-    assert lines == ["['--inference-steps', '5', '--seeds', '1'] False []"]
+        \print {{ injected_device }}
+        """, "--inference-steps", "5", "--device", "cpu")
+    assert lines == ["['--inference-steps', '5', '--device', 'cpu'] False []", "cpu"]
 
 
 def test_several_files_and_globs(tmp_path: Path) -> None:

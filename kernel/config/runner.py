@@ -56,6 +56,17 @@ class ScriptSource:
         self.directory = directory or os.getcwd()
 
 
+def _option_value(arguments: Sequence[str], flags: tuple[str, ...]) -> str | None:
+    """The value given to one of ``flags`` in ``arguments`` (the last one wins)."""
+    value = None
+    for index, argument in enumerate(arguments):
+        if argument in flags and index + 1 < len(arguments):
+            value = arguments[index + 1]
+        elif argument.startswith(tuple(flag + "=" for flag in flags)):
+            value = argument.partition("=")[2]
+    return value
+
+
 def _excerpt(text: str) -> str:
     text = " ".join(text.split())
     return text if len(text) <= _EXCERPT else text[:_EXCERPT - 3] + "..."
@@ -92,6 +103,7 @@ class ConfigRunner:
             "os": os,
             "env": _Environment(),
             "injected_args": list(injected_args),
+            "injected_device": _option_value(injected_args, ("-d", "--device")),
             "injected_verbose": verbose,
             "injected_plugin_modules": list(plugin_modules),
             "saved_modules": {},

@@ -34,6 +34,8 @@ _INJECTED = (
     TemplateVariable("injected_args", Sequence[str],
                      "The render options given on the command line together with a "
                      "script; they are appended to every invocation in it."),
+    TemplateVariable("injected_device", str | None,
+                     "The --device given on the command line with a script, if any."),
     TemplateVariable("injected_verbose", bool | None,
                      "Whether -v was given on the command line."),
     TemplateVariable("injected_plugin_modules", Sequence[str] | None,
