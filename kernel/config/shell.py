@@ -34,11 +34,10 @@ from collections.abc import Mapping
 
 from dgenerate.plugin_api.errors import DgenerateError
 
-from .envvars import match_reference, reference_value
+from .envvars import scan
 
 __all__ = ["Operator", "ShellSyntaxError", "shell_parse"]
 
-_ESCAPABLE = "\"'$%\\"
 # "[" is not a glob character here: Python lists in URI values ([1, 2]) are common
 _GLOB_CHARACTERS = "*?"
 _OPERATOR = re.compile(r"\||<|&>>?|\d?>>?(?:&\d)?")
@@ -114,34 +113,10 @@ def _segments(text: str, operators: bool) -> list[list[_Segment] | Operator]:
 
 def _resolve(raw: str, *, expand: bool, environ: Mapping[str, str],
              keep_escapes: bool = False) -> tuple[str, bool]:
-    """Resolve escapes and expand variables in one piece of text.
-
-    Returns the text and whether it holds an unescaped glob character.
-    """
-    result: list[str] = []
-    has_glob = False
-    index = 0
-    while index < len(raw):
-        char = raw[index]
-        if char == "\\" and index + 1 < len(raw):
-            escaped = raw[index + 1]
-            if escaped in _ESCAPABLE and not keep_escapes:
-                result.append(escaped)
-            else:
-                result.append(raw[index:index + 2])
-            index += 2
-            continue
-        if expand and char in "$%":
-            match = match_reference(raw, index)
-            if match:
-                result.append(reference_value(match, environ))
-                index = match.end()
-                continue
-        if char in _GLOB_CHARACTERS:
-            has_glob = True
-        result.append(char)
-        index += 1
-    return "".join(result), has_glob
+    """Resolve escapes and expand variables in one piece of text; also say whether it
+    holds an unescaped glob character."""
+    return scan(raw, environ=environ, expand=expand, resolve_escapes=not keep_escapes,
+                glob_characters=_GLOB_CHARACTERS)
 
 
 def _standalone(segments: list[_Segment], environ: Mapping[str, str], *,
