@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Callable
+import re
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from dgenerate.plugin_api import DgenerateError
 
 from .sources import ResolvedModel
 
-__all__ = ["disk_size", "load_pipeline"]
+__all__ = ["disk_size", "hub_offline", "load_pipeline"]
 
 
 def disk_size(model: ResolvedModel) -> int:
@@ -26,11 +28,129 @@ def disk_size(model: ResolvedModel) -> int:
     return 0
 
 
+@contextlib.contextmanager
+def hub_offline(offline: bool) -> Iterator[None]:
+    """In offline mode, switch the Hugging Face libraries offline while the block runs.
+
+    ``local_files_only`` is not enough: diffusers' ``from_single_file`` retries a config
+    download that ``local_files_only`` refused with ``local_files_only=False``. The
+    libraries read ``HF_HUB_OFFLINE`` when huggingface_hub is imported and consult
+    ``huggingface_hub.constants.HF_HUB_OFFLINE`` on every request, so it is set there.
+    """
+    if not offline:
+        yield
+        return
+    from huggingface_hub import constants
+
+    saved = constants.HF_HUB_OFFLINE
+    constants.HF_HUB_OFFLINE = True
+    try:
+        yield
+    finally:
+        constants.HF_HUB_OFFLINE = saved
+
+
 def _variant_missing(error: Exception, variant: str | None) -> bool:
     return variant is not None and "variant" in str(error).lower()
 
 
-def _describe_failure(model: ResolvedModel, error: Exception) -> str:
+def _chain(error: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def _first_paragraph(text: str) -> str:
+    """A library's message as one paragraph: up to its first blank line, lines joined."""
+    paragraph = text.strip().split("\n\n", 1)[0]
+    return " ".join(line.strip() for line in paragraph.splitlines()).strip()
+
+
+def _checkpoint_shapes(path: str) -> dict[str, Any]:
+    """The keys of a checkpoint with empty (meta) tensors of their shapes: cheap to read."""
+    import torch
+
+    if path.lower().endswith(".safetensors"):
+        from safetensors import safe_open
+
+        with safe_open(path, "pt") as file:
+            return {key: torch.empty(file.get_slice(key).get_shape(), device="meta")
+                    for key in file.keys()}  # noqa: SIM118 (safe_open is not a mapping)
+    checkpoint = torch.load(path, map_location="meta", weights_only=True)
+    while isinstance(checkpoint, dict) and "state_dict" in checkpoint:
+        checkpoint = checkpoint["state_dict"]
+    return checkpoint
+
+
+def _config_repository(path: str) -> str | None:
+    """The Hugging Face repository whose configs ``from_single_file`` takes for ``path``
+    (the one of the model type it detects), or None when that cannot be told."""
+    try:
+        from diffusers.loaders.single_file_utils import fetch_diffusers_config
+
+        return fetch_diffusers_config(_checkpoint_shapes(path))["pretrained_model_name_or_path"]
+    except Exception:
+        return None
+
+
+def _text_repository(original_config: str) -> tuple[str, str | None]:
+    """Where diffusers' legacy ``original_config`` route takes the tokenizer and text
+    encoder config from: the repository and subfolder of the original CLIP model."""
+    target = ""
+    with contextlib.suppress(Exception):
+        import yaml
+
+        with open(original_config, encoding="utf-8") as file:
+            config = yaml.safe_load(file)
+        target = str(config["model"]["params"]["cond_stage_config"]["target"])
+    if "OpenCLIP" in target:  # Stable Diffusion 2.x
+        return "stabilityai/stable-diffusion-2", "tokenizer"
+    return "openai/clip-vit-large-patch14", None
+
+
+def _legacy_tokenizer(pipeline_class: Any, original_config: str,
+                      arguments: dict[str, Any]) -> Any:
+    """The tokenizer for ``from_single_file(original_config=...)``, or None to let diffusers
+    find it.
+
+    Without the model type's configs in the cache, diffusers (0.42) falls back
+    to its legacy route, which loads only tokenizers that subclass transformers'
+    ``PreTrainedTokenizer``; transformers 5's CLIPTokenizer does not, so the pipeline
+    ended up without one and failed with ``TypeError: unsupported operand type(s) for -:
+    'set' and 'list'``. Load it here from where the legacy route would (the original CLIP
+    repository; the same tokenizer the model type's repository holds).
+    """
+    import inspect
+
+    try:
+        from transformers import CLIPTokenizer, PreTrainedTokenizer
+    except ImportError:
+        return None
+    if issubclass(CLIPTokenizer, PreTrainedTokenizer):
+        return None  # diffusers loads it itself
+    if "tokenizer" not in inspect.signature(pipeline_class.__init__).parameters:
+        return None
+    from huggingface_hub import hf_hub_download
+
+    repository, subfolder = _text_repository(original_config)
+    options = {key: arguments[key] for key in ("token", "local_files_only") if key in arguments}
+    try:
+        # transformers 5 builds an empty 2-token tokenizer, without an error, when the
+        # files are missing: make sure they are there first
+        config = hf_hub_download(repository, "tokenizer_config.json", subfolder=subfolder,
+                                 **options)
+        tokenizer = CLIPTokenizer.from_pretrained(os.path.dirname(config), **options)
+    except Exception:
+        return None  # diffusers finds the model type's tokenizer, or reports what is missing
+    return tokenizer if len(tokenizer) > 256 else None
+
+
+def _describe_failure(model: ResolvedModel, error: Exception, *, revision: str,
+                      variant: str | None, subfolder: str | None, offline: bool,
+                      original_config: str | None) -> str:
     from huggingface_hub.errors import (
         GatedRepoError,
         LocalEntryNotFoundError,
@@ -40,19 +160,112 @@ def _describe_failure(model: ResolvedModel, error: Exception) -> str:
 
     where = {"hub": "the Hugging Face repository", "folder": "the folder",
              "file": "the checkpoint"}[model.kind]
+    at = f" at revision {revision!r}" if model.kind == "hub" and revision != "main" else ""
     if isinstance(error, GatedRepoError):
         return (f"{where} {model.location!r} is gated: accept its terms on huggingface.co and "
                 "give a token with --auth-token or HF_TOKEN")
     if isinstance(error, RepositoryNotFoundError):
         return f"{where} {model.location!r} does not exist (or is private: give a token)"
     if isinstance(error, RevisionNotFoundError):
-        return f"{where} {model.location!r} has no such revision: {error}"
+        return f"{where} {model.location!r} has no revision {revision!r}"
+    if model.kind == "hub" and isinstance(error, (LocalEntryNotFoundError, OSError)):
+        snapshot = _cached_snapshot(model.location, revision)
+        if snapshot is None:
+            return (f"{where} {model.location!r}{at} is not in the local Hugging Face cache "
+                    f"{_cannot_download(offline, 'it')}")
+        if subfolder is None and not os.path.isfile(os.path.join(snapshot, "model_index.json")):
+            return (f"{where} {model.location!r}{at} has no model_index.json: it is not a "
+                    "diffusers pipeline, or the pipeline is in a subfolder (give --subfolder)")
+        variants = [] if variant else _variants_only(os.path.join(snapshot, subfolder or ""))
+        if variants:
+            return (f"{where} {model.location!r}{at} has only the weights of the variant "
+                    f"{' and '.join(map(repr, variants))}: give --variant {variants[0]}")
+        rest = ("offline mode forbids downloading the rest" if offline else
+                "the rest could not be downloaded")
+        return (f"{where} {model.location!r}{at} is only partly in the local Hugging Face "
+                f"cache and {rest}: {_first_paragraph(str(error))}")
+    if model.kind == "file":
+        return _describe_file_failure(model.location, error, original_config, offline)
+    if model.kind == "folder" and variant is None:
+        variants = _variants_only(os.path.join(model.location, subfolder or ""))
+        if variants:
+            return (f"{where} {model.location!r} has only the weights of the variant "
+                    f"{' and '.join(map(repr, variants))}: give --variant {variants[0]}")
+    return (f"cannot load {where} {model.location!r}: {type(error).__name__}: "
+            f"{_first_paragraph(str(error))}")
+
+
+def _cannot_download(offline: bool, what: str) -> str:
+    """``and offline mode forbids downloading <what>`` or ``and could not be downloaded``."""
+    if offline:
+        return f"and offline mode forbids downloading {what}"
+    return ("and could not be downloaded (no connection, HF_HUB_OFFLINE=1, or a wrong name or "
+            "revision)")
+
+
+def _cached_snapshot(repo: str, revision: str) -> str | None:
+    """The folder of ``repo`` at ``revision`` in the local hub cache, if there is one."""
+    try:
+        from huggingface_hub import snapshot_download
+
+        return snapshot_download(repo, revision=revision, local_files_only=True)
+    except Exception:
+        return None
+
+
+def _variants_only(folder: str) -> list[str]:
+    """The variants (``fp16`` of ``*.fp16.safetensors``) of the weights in ``folder`` when it
+    has no plain weights at all; empty otherwise."""
+    variants: set[str] = set()
+    plain = False
+    for _, _, files in os.walk(folder):
+        for name in files:
+            stem, suffix = os.path.splitext(name)
+            if suffix not in (".safetensors", ".bin"):
+                continue
+            base, dot, variant = stem.rpartition(".")
+            if dot and base in ("model", "diffusion_pytorch_model", "pytorch_model"):
+                variants.add(variant)
+            else:
+                plain = True
+    return [] if plain else sorted(variants)
+
+
+def _describe_file_failure(path: str, error: Exception, original_config: str | None,
+                           offline: bool) -> str:
+    import pickle
+
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    where = f"the checkpoint {path!r}"
+    for cause in _chain(error):
+        unsafe = re.search(r"GLOBAL (\S+) was not an allowed global", str(cause))
+        if isinstance(cause, pickle.UnpicklingError) and unsafe:
+            return (f"{where} is a pickle that holds more than weights ({unsafe.group(1)}), "
+                    "and loading such objects could run code, so pickles are loaded with "
+                    "torch.load(weights_only=True) only; convert it to .safetensors where it "
+                    "is trusted")
+    if "unable to load weights from checkpoint file" in str(error).lower():
+        return (f"{where} cannot be read: it is damaged, incomplete or not the kind of file "
+                "its name says (.safetensors, or a PyTorch pickle for .ckpt .pt .pth .bin)")
+    if type(error).__name__ == "SingleFileComponentError":
+        return (f"{where} is not a complete model of this model type: "
+                f"{_first_paragraph(str(error)).split('. Please load')[0]}")
     if isinstance(error, LocalEntryNotFoundError) or (
-            model.kind == "hub" and isinstance(error, OSError)):
-        return (f"{where} {model.location!r} could not be loaded: it is not in the local "
-                "Hugging Face cache and could not be downloaded (check the name; offline mode "
-                "or no connection forbid downloads)")
-    return f"cannot load {where} {model.location!r}: {type(error).__name__}: {error}"
+            isinstance(error, OSError) and "huggingface.co" in str(error)):
+        if original_config is None:
+            repository = _config_repository(path)
+            named = f"the Hugging Face repository {repository!r}" if repository else (
+                "the Hugging Face repository of its model type")
+            return (f"{where} needs the configuration files of {named}, which are not in the "
+                    f"local Hugging Face cache {_cannot_download(offline, 'them')}; cache them "
+                    "once while online, or give --original-config")
+        repository, _ = _text_repository(original_config)
+        return (f"{where} with --original-config {original_config!r} needs the tokenizer and "
+                f"text encoder configuration of the Hugging Face repository {repository!r} "
+                f"(or of the model type's repository), which are not in the local Hugging Face "
+                f"cache {_cannot_download(offline, 'them')}; cache them once while online")
+    return f"cannot load {where}: {type(error).__name__}: {_first_paragraph(str(error))}"
 
 
 def load_pipeline(
@@ -73,40 +286,62 @@ def load_pipeline(
 
     A ``variant`` the model does not have falls back to the plain weights. Any
     failure becomes a :class:`DgenerateError` that says what could not be loaded.
+    In offline mode nothing is downloaded, whatever the libraries would try.
     """
     arguments: dict[str, Any] = {"dtype": dtype, "local_files_only": offline,
                                  **(extra or {})}
     if token:
         arguments["token"] = token
     try:
-        if model.kind == "file":
-            if original_config is not None and not os.path.isfile(original_config):
-                raise DgenerateError(f"--original-config {original_config!r} does not exist")
-            return pipeline_class.from_single_file(
-                model.location, original_config=original_config, **arguments)
-        location = model.location
-        if subfolder:
-            if model.kind == "hub":
-                location = _snapshot_subfolder(model.location, subfolder, revision, token,
-                                               offline)
-            else:
-                location = os.path.join(location, subfolder)
-                if not os.path.isdir(location):
-                    raise DgenerateError(
-                        f"--subfolder {subfolder!r}: {model.location!r} has no such folder")
-        if model.kind == "hub" and not subfolder:
-            arguments["revision"] = revision
-        try:
-            return pipeline_class.from_pretrained(location, variant=variant, **arguments)
-        except (OSError, ValueError) as error:
-            if not _variant_missing(error, variant):
-                raise
-            debug(f"the model has no {variant!r} variant; loading the plain weights")
-            return pipeline_class.from_pretrained(location, **arguments)
+        with hub_offline(offline):
+            if model.kind == "file":
+                return _load_single_file(pipeline_class, model.location, original_config,
+                                         arguments)
+            return _load_pretrained(pipeline_class, model, revision, variant, subfolder,
+                                    token, offline, arguments, debug)
     except DgenerateError:
         raise
     except Exception as error:
-        raise DgenerateError(_describe_failure(model, error)) from error
+        raise DgenerateError(_describe_failure(
+            model, error, revision=revision, variant=variant, subfolder=subfolder,
+            offline=offline, original_config=original_config)) from error
+
+
+def _load_single_file(pipeline_class: Any, path: str, original_config: str | None,
+                      arguments: dict[str, Any]) -> Any:
+    if original_config is None:
+        return pipeline_class.from_single_file(path, **arguments)
+    if not os.path.isfile(original_config):
+        raise DgenerateError(f"--original-config {original_config!r} does not exist")
+    if "tokenizer" not in arguments:
+        tokenizer = _legacy_tokenizer(pipeline_class, original_config, arguments)
+        if tokenizer is not None:
+            arguments = {**arguments, "tokenizer": tokenizer}
+    return pipeline_class.from_single_file(path, original_config=original_config, **arguments)
+
+
+def _load_pretrained(pipeline_class: Any, model: ResolvedModel, revision: str,
+                     variant: str | None, subfolder: str | None, token: str | None,
+                     offline: bool, arguments: dict[str, Any],
+                     debug: Callable[[str], None]) -> Any:
+    location = model.location
+    if subfolder:
+        if model.kind == "hub":
+            location = _snapshot_subfolder(model.location, subfolder, revision, token, offline)
+        else:
+            location = os.path.join(location, subfolder)
+            if not os.path.isdir(location):
+                raise DgenerateError(
+                    f"--subfolder {subfolder!r}: {model.location!r} has no such folder")
+    if model.kind == "hub" and not subfolder:
+        arguments = {**arguments, "revision": revision}
+    try:
+        return pipeline_class.from_pretrained(location, variant=variant, **arguments)
+    except (OSError, ValueError) as error:
+        if not _variant_missing(error, variant):
+            raise
+        debug(f"the model has no {variant!r} variant; loading the plain weights")
+        return pipeline_class.from_pretrained(location, **arguments)
 
 
 def _snapshot_subfolder(repo: str, subfolder: str, revision: str, token: str | None,

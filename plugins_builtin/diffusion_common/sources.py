@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import urllib.parse
 from collections.abc import Callable
 
 from dgenerate.plugin_api import DgenerateError
@@ -13,8 +14,8 @@ __all__ = ["MODEL_FILE_SUFFIXES", "ResolvedModel", "resolve_model"]
 
 MODEL_FILE_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
 _HF_FILE_LINK = re.compile(
-    r"^https?://huggingface\.co/(?P<repo>[^/]+/[^/]+)/(?:blob|resolve)/(?P<revision>[^/]+)/"
-    r"(?P<file>[^?#]+)")
+    r"^https?://(?:www\.)?(?:huggingface\.co|hf\.co)/(?P<repo>[^/]+/[^/]+)/(?:blob|resolve)/"
+    r"(?P<revision>[^/]+)/(?P<file>[^?#]+)")
 _SLUG = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
@@ -36,19 +37,23 @@ def _download_hub_file(match: re.Match[str], token: str | None, offline: bool) -
     from huggingface_hub import hf_hub_download
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
-    repo, revision, filename = match.group("repo"), match.group("revision"), match.group("file")
+    # links are URL-encoded: a space is %20, a revision like refs/pr/1 is refs%2Fpr%2F1
+    repo, revision, filename = (urllib.parse.unquote(match.group(name))
+                                for name in ("repo", "revision", "file"))
+    at = f" at revision {revision!r}" if revision != "main" else ""
     try:
         return hf_hub_download(repo, filename, revision=revision, token=token,
                                local_files_only=offline)
     except LocalEntryNotFoundError:
         raise DgenerateError(
-            f"{filename!r} of the Hugging Face repository {repo!r} is not in the local cache"
-            + (" and offline mode forbids downloading it" if offline else
-               " and could not be downloaded")) from None
+            f"{filename!r} of the Hugging Face repository {repo!r}{at} is not in the local "
+            "Hugging Face cache" + (" and offline mode forbids downloading it" if offline else
+                                    " and could not be downloaded")) from None
     except (HfHubHTTPError, OSError, ValueError) as error:
+        reason = " ".join(str(error).split())  # one paragraph
         raise DgenerateError(
-            f"cannot download {filename!r} from the Hugging Face repository {repo!r}: {error}"
-        ) from None
+            f"cannot download {filename!r} from the Hugging Face repository {repo!r}{at}: "
+            f"{reason}") from None
 
 
 def resolve_model(path: str, *, fetch: Callable[[str], str], token: str | None,
@@ -62,6 +67,11 @@ def resolve_model(path: str, *, fetch: Callable[[str], str], token: str | None,
     name = os.path.basename(path.rstrip("/\\")) or path
     match = _HF_FILE_LINK.match(path)
     if match:
+        if not urllib.parse.unquote(match.group("file")).lower().endswith(MODEL_FILE_SUFFIXES):
+            raise DgenerateError(
+                f"the Hugging Face link {path!r} is not to a checkpoint file "
+                f"({', '.join(MODEL_FILE_SUFFIXES)}); for a diffusers pipeline give the "
+                "repository id (owner/name)")
         local = _download_hub_file(match, token, offline)
         return ResolvedModel("file", local, os.path.splitext(os.path.basename(local))[0])
     if _is_url(path):
