@@ -16,6 +16,8 @@ pytest_plugins = ["dgenerate.plugin_api.testing"]
 # No test may reach the internet: the Hugging Face libraries stay offline (subprocesses
 # inherit this), and in this process any connection other than to 127.0.0.1 fails.
 os.environ["HF_HUB_OFFLINE"] = "1"
+# tiny models run faster on one thread, and do not fight other work for the cores
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 # ~/.dgenerate/init.dgen and other per-user files go to a throwaway home
 os.environ["HOME"] = tempfile.mkdtemp(prefix="dgenerate-test-home-")
 os.environ["TRANSFORMERS_OFFLINE"] = "1"

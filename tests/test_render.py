@@ -416,3 +416,11 @@ def test_batched_images_that_end_up_with_different_sizes(tiny_sd: Path, tmp_path
     forced = ok(tiny_sd, tmp_path, "--image-seeds", seed.replace(";64", ";resize=64;aspect=false"),
                 "--seeds", "1")
     assert forced.stdout.count("wrote ") == 2
+
+
+def test_original_config_needs_a_single_file(tiny_sd: Path, tmp_path: Path) -> None:
+    config = tmp_path / "v1.yaml"
+    config.write_text("model: {}\n")
+    result = render(tiny_sd, tmp_path / "out", "--original-config", str(config))
+    assert result.exit_code == 1
+    assert "--original-config applies to single-file checkpoints only" in result.stderr

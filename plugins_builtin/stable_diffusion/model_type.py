@@ -79,7 +79,22 @@ class StableDiffusion(ModelType):
                 source.subfolder, source.original_config, str(self.dtype), self.device,
                 source.safety_checker)
 
+    def _check_loading_options(self) -> None:
+        source, kind = self.source, self.model.kind
+        if source.original_config is not None and kind != "file":
+            what = "folder" if kind == "folder" else "Hugging Face repository"
+            raise DgenerateError(f"--original-config applies to single-file checkpoints only; "
+                                 f"{source.path!r} is a {what}")
+        if kind == "file":
+            for flag, value in (("--variant", source.variant), ("--subfolder", source.subfolder),
+                                ("--revision", None if source.revision == "main"
+                                 else source.revision)):
+                if value is not None:
+                    self.context.debug(f"{flag} {value} does not apply to the single-file "
+                                       f"checkpoint {source.path!r}; it is ignored")
+
     def _load_base(self) -> Any:
+        self._check_loading_options()
         extra: dict[str, Any] = {}
         if not self.source.safety_checker:
             extra = {"safety_checker": None, "requires_safety_checker": False}
