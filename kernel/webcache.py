@@ -164,15 +164,67 @@ class WebCache:
                 f"{url!r} is not in the web cache and offline mode forbids downloading it")
         return str(self._download(url))
 
-    def _download(self, url: str) -> Path:
-        folder = self._folder(url)
+    def download(self, url: str, output: str | None = None, *, overwrite: bool = False,
+                 text: bool = False, base_dir: str | None = None) -> str:
+        """Download for ``\\download``: into the cache, or to ``output`` (a file, or a folder
+        when it ends with ``/`` or exists as one). Existing files are reused unless
+        ``overwrite``; text content (``text/*``) is refused unless ``text``."""
+        if output is None:
+            if not overwrite:
+                path = self.fetch(url)
+                if not text:
+                    self._refuse_text(url, self._content_type(url))
+                return path
+            self._refuse_offline(url)
+            return str(self._download(url, allow_text=text))
+        target = Path(base_dir or os.getcwd()) / os.path.expanduser(output)
+        folder = output.endswith(("/", os.sep)) or target.is_dir()
+        if folder:
+            guess = target / _file_name(url, None)
+            if guess.is_file() and not overwrite:
+                return str(guess)
+        elif target.is_file() and not overwrite:
+            return str(target)
+        self._refuse_offline(url)
+        return str(self._download(url, allow_text=text, destination=target, into=folder))
+
+    def _refuse_offline(self, url: str) -> None:
+        if self.offline:
+            raise DgenerateError(f"cannot download {url!r} in offline mode")
+
+    def _content_type(self, url: str) -> str:
+        try:
+            return json.loads((self._folder(url) / _ENTRY).read_text()).get("type", "")
+        except (OSError, ValueError):
+            return ""
+
+    @staticmethod
+    def _refuse_text(url: str, content_type: str) -> None:
+        if content_type.lower().startswith("text/"):
+            raise DgenerateError(
+                f"{url!r} sent text ({content_type.split(';')[0]}), not a file such as a model "
+                "or an image; accept text explicitly (\\download -t, download(text=True))")
+
+    def _download(self, url: str, *, allow_text: bool = True, destination: Path | None = None,
+                  into: bool = False) -> Path:
+        """Download to the cache (default), to the file ``destination``, or ``into`` the
+        folder ``destination``."""
         request = urllib.request.Request(_with_civitai_token(url),
                                          headers={"User-Agent": "dgenerate"})
         try:
             with urllib.request.urlopen(request, timeout=60) as response:
+                content_type = response.headers.get("Content-Type", "")
+                if not allow_text:
+                    self._refuse_text(url, content_type)
                 name = _file_name(url, response.headers)
+                if destination is None:
+                    folder = self._folder(url)
+                    path = folder / name
+                else:
+                    path = destination / name if into else destination
+                    folder = path.parent
                 folder.mkdir(parents=True, exist_ok=True)
-                with atomic_output(folder / name) as temporary, open(temporary, "wb") as file:
+                with atomic_output(path) as temporary, open(temporary, "wb") as file:
                     shutil.copyfileobj(response, file)
         except urllib.error.HTTPError as error:
             raise DgenerateError(f"cannot download {url!r}: HTTP {error.code} {error.reason}"
@@ -180,6 +232,8 @@ class WebCache:
         except (urllib.error.URLError, OSError) as error:
             reason = getattr(error, "reason", error)
             raise DgenerateError(f"cannot download {url!r}: {reason}") from None
-        with atomic_output(folder / _ENTRY) as temporary:
-            temporary.write_text(json.dumps({"url": url, "file": name, "fetched": time.time()}))
-        return folder / name
+        if destination is None:
+            with atomic_output(folder / _ENTRY) as temporary:
+                temporary.write_text(json.dumps({"url": url, "file": name, "type": content_type,
+                                                 "fetched": time.time()}))
+        return path

@@ -60,7 +60,8 @@ def test_injected_arguments_reach_every_invocation(tiny_sd: Path, tmp_path: Path
     assert result.exit_code == 0, result.stderr
     assert sorted(path.name for path in (tmp_path / "out").iterdir()) == [
         "s_1_g_5-0_i_1_step_1.png", "s_2_g_5-0_i_1_step_1.png"]
-    assert result.stdout.splitlines()[-1] == str([str(tmp_path / "out" / "s_2_g_5-0_i_1_step_1.png")])
+    last = str(tmp_path / "out" / "s_2_g_5-0_i_1_step_1.png")
+    assert result.stdout.splitlines()[-1] == str([last])
 
 
 def test_a_failing_invocation_stops_the_script_with_its_line(tiny_sd: Path,

@@ -54,7 +54,7 @@ def test_manual_set_setp_print_example(tmp_path: Path) -> None:
 
 def test_manual_set_directive_example(tmp_path: Path) -> None:
     lines = output(tmp_path, r"""
-        \set my_variable "I am an incomplete string and this is completely fine because I am a raw value
+        \set my_variable "I am an incomplete string and this is fine because I am a raw value
         \print {{ my_variable }}
         \set my_variable {{ my_variable }}"
         \print {{ my_variable }}
@@ -65,10 +65,9 @@ def test_manual_set_directive_example(tmp_path: Path) -> None:
         \print {{ template_variable }}
         \print {{ env_var_named }}
         """)
-    assert lines == [
-        '"I am an incomplete string and this is completely fine because I am a raw value',
-        '"I am an incomplete string and this is completely fine because I am a raw value"',
-        "Hello!", "Hi!"]
+    assert lines == ['"I am an incomplete string and this is fine because I am a raw value',
+                     '"I am an incomplete string and this is fine because I am a raw value"',
+                     "Hello!", "Hi!"]
 
 
 def test_manual_sete_example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
