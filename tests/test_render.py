@@ -334,14 +334,14 @@ def test_auto1111_metadata(tiny_sd: Path, tmp_path: Path) -> None:
     (["--seeds", "1", "--gen-seeds", "2"], "--seeds and --gen-seeds cannot be used together"),
     (["--seeds", "x"], "--seeds: value 'x' is not a whole number"),
     (["--model-type", "sdd"], "unknown model type 'sdd'; did you mean 'sd'?"),
-    (["--image-seeds", "nothing-here.png"], "the image 'nothing-here.png' does not exist"),
+    (["--image-seeds", "nothing-here.png"], "'nothing-here.png' does not exist"),
     (["--image-seeds", "a.png;mask=b.png;c.png"], "cannot be mixed with the short form"),
     (["--image-seeds", 'a.png;mask="b.png'], "never closed"),
     (["--image-seeds", "a.png;control=c.png"], "control images (control=, for ControlNets and "
                                                "T2I adapters) is not supported yet"),
     (["--image-seeds", "latents: a.pt"], "latents input (latents:, latents=) is not supported"),
-    (["--image-seeds", "a.gif;frame-start=1"], "frame-start / frame-end (animated inputs) is "
-                                               "not supported yet"),
+    (["--image-seeds", "{kitten};frame-start=20"], "the frame slice starts at frame 20, but "
+                                                   "the file has 11 frames"),
     (["--output-metadata", "--image-format", "gif"], "cannot carry metadata"),
     (["--output-metadata", "--output-auto1111-metadata"], "cannot be used together"),
     (["--image-format", "xyz"], "unknown format 'xyz'"),
@@ -358,7 +358,8 @@ def test_auto1111_metadata(tiny_sd: Path, tmp_path: Path) -> None:
 ])
 def test_bad_input_is_one_clear_error(tiny_sd: Path, tmp_path: Path, media: Path,
                                       arguments: list[str], message: str) -> None:
-    arguments = [value.format(horse=media / "horse1.jpg") for value in arguments]
+    arguments = [value.format(horse=media / "horse1.jpg", kitten=media / "kitten.gif")
+                 for value in arguments]
     result = render(tiny_sd, tmp_path, *arguments)
     assert result.exit_code == 1, result.stderr
     assert "Traceback" not in result.stderr
@@ -372,7 +373,8 @@ def test_unreadable_image(tiny_sd: Path, tmp_path: Path) -> None:
     broken.write_bytes(b"not an image")
     result = render(tiny_sd, tmp_path / "out", "--image-seeds", str(broken))
     assert result.exit_code == 1
-    assert f"the image '{broken}' cannot be read as an image" in result.stderr
+    assert f"cannot read '{broken}': it is neither an image Pillow reads nor a video" in (
+        result.stderr)
 
 
 def test_missing_model_folder(tmp_path: Path) -> None:

@@ -84,7 +84,7 @@ def invocation_variables(invocation: Any) -> dict[str, Any]:
         values["last_gen_seeds"] = options.gen_seeds
     result = invocation.result
     values["last_images"] = [image.path for image in result.images] if result else []
-    values["last_animations"] = []
+    values["last_animations"] = list(result.animations) if result else []
     return values
 
 

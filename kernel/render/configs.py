@@ -52,8 +52,13 @@ def _chains(groups: Sequence[Sequence[str]]) -> list[str]:
     return values
 
 
-def job_config(plan: RenderPlan, template: JobTemplate, job: Job) -> str:
-    """A config script rendering ``job`` again (all of its batch)."""
+def job_config(plan: RenderPlan, template: JobTemplate, job: Job | None, *,
+               frames: tuple[int, int] | None = None) -> str:
+    """A config script rendering ``job`` again (all of its batch).
+
+    ``frames`` pins the frame slice of an animated input: one frame for the
+    config of a frame image, the whole slice for the config of an animation.
+    """
     request = plan.request
     source = request.source
     lines = [shlex.quote(source.path)]
@@ -89,6 +94,11 @@ def job_config(plan: RenderPlan, template: JobTemplate, job: Job) -> str:
     if template.image_seed is not None:
         add(_option("--image-seeds", template.image_seed.text))
         add(_option("--image-seed-strengths", template.strength))
+        if frames is not None:
+            add(_option("--frame-start", frames[0]))
+            add(_option("--frame-end", frames[1]))
+            if frames[0] != frames[1] and plan.output.animation_format != "mp4":
+                add(_option("--animation-format", plan.output.animation_format))
         if request.output_size is not None:
             add(_option("--output-size", request.output_size))
         if request.no_aspect:
@@ -97,7 +107,7 @@ def job_config(plan: RenderPlan, template: JobTemplate, job: Job) -> str:
             add(_option("--seed-image-processors", *_chains(plan.seed_processors)))
         if plan.mask_processors:
             add(_option("--mask-image-processors", *_chains(plan.mask_processors)))
-    else:
+    elif job is not None:
         add(_option("--output-size", f"{job.width}x{job.height}"))
     if request.batch_size > 1:
         add(_option("--batch-size", request.batch_size))

@@ -1,15 +1,19 @@
-"""Loading the images an image seed names: read, resize, process.
+"""The inputs an image seed names: read (stills, animations, videos), resize, process.
 
-Image seeds are parsed completely (see :mod:`dgenerate.kernel.imageseed`); the
-forms that need features not built yet fail here with a clear message.
+Any image or mask of a seed may be animated. The shortest animation (after
+slicing) decides the number of frames and still images repeat on every frame;
+the first animation of the seed decides the frame rate. Frames are decoded
+one at a time as the render loop asks for them, so a long video does not fill
+memory. Image seed forms whose features are not built yet fail with a clear
+message.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
-import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from dgenerate.plugin_api.errors import DgenerateError
@@ -20,14 +24,14 @@ from ..imageseed import ImageSeed, Resize, is_tensor_file
 if TYPE_CHECKING:
     from PIL.Image import Image
 
-__all__ = ["SeedInputs", "load_image_seed", "target_size"]
+    from ..media.reading import Media
 
-_VIDEO_SUFFIXES = (".mp4", ".webm", ".mkv", ".mov", ".avi")
+__all__ = ["SeedInputs", "SeedMedia", "open_image_seed", "target_size"]
 
 
 @dataclasses.dataclass(frozen=True)
 class SeedInputs:
-    """The prepared inputs of one image seed: one image (and mask) per input."""
+    """The prepared inputs of one frame of an image seed: one image (and mask) per input."""
 
     images: tuple[Image, ...]
     masks: tuple[Image, ...] = ()
@@ -57,8 +61,6 @@ def check_supported(seed: ImageSeed) -> None:
     for path in (*seed.images, *seed.masks):
         if is_tensor_file(path):
             raise _not_yet(seed, f"the tensor file {path!r} as an input image (latents input)")
-    if seed.frame_start is not None or seed.frame_end is not None:
-        raise _not_yet(seed, "frame-start / frame-end (animated inputs)")
 
 
 def _align_down(value: int, align: int) -> int:
@@ -82,26 +84,6 @@ def target_size(original: Size, resize: Resize | None, *, aspect: bool, align: i
     return Size(_align_down(width, align), _align_down(height, align))
 
 
-def _read(path: str, fetch: Callable[[str], str], seed: ImageSeed, what: str) -> Image:
-    from PIL import Image, UnidentifiedImageError
-
-    local = fetch(path) if path.lower().startswith(("http://", "https://")) else path
-    if local.lower().endswith(_VIDEO_SUFFIXES):
-        raise _not_yet(seed, f"the animated file {path!r} ({what}; animated inputs)")
-    if not os.path.isfile(local):
-        raise DgenerateError(f"image seed {seed.text!r}: the {what} {path!r} does not exist")
-    try:
-        with Image.open(local) as image:
-            if getattr(image, "n_frames", 1) > 1:
-                raise _not_yet(seed, f"the animated file {path!r} ({what}; animated inputs)")
-            image.load()
-            return image.convert("RGB")
-    except (UnidentifiedImageError, OSError) as error:
-        raise DgenerateError(
-            f"image seed {seed.text!r}: the {what} {path!r} cannot be read as an image "
-            f"({error})") from None
-
-
 def _process(images: Sequence[Image], groups: Sequence[Sequence[Any]],
              option: str) -> tuple[Image, ...]:
     if not groups:
@@ -114,45 +96,134 @@ def _process(images: Sequence[Image], groups: Sequence[Sequence[Any]],
     return tuple(processed)
 
 
-def load_image_seed(
+class SeedMedia:
+    """The opened media of one image seed, yielding prepared inputs frame by frame."""
+
+    def __init__(self, seed: ImageSeed, images: list[Media], masks: list[Media], *,
+                 start: int, count: int, fps: float, resize: Resize | None, aspect: bool,
+                 align: int, seed_processors: Sequence[Sequence[Any]],
+                 mask_processors: Sequence[Sequence[Any]]) -> None:
+        self.seed = seed
+        self._images = images
+        self._masks = masks
+        self.start = start
+        self.frame_count = count
+        self.fps = fps
+        self._resize, self._aspect, self._align = resize, aspect, align
+        self._seed_processors = seed_processors
+        self._mask_processors = mask_processors
+
+    @property
+    def animated(self) -> bool:
+        return self.frame_count > 1
+
+    def _streams(self, media: list[Media]) -> list[Iterator[Image]]:
+        streams = []
+        for item in media:
+            if item.animated:
+                streams.append(item.frames(self.start, self.start + self.frame_count - 1))
+            else:
+                first = next(item.frames(0, 0))
+                streams.append(_repeat(first))
+        return streams
+
+    def _prepare(self, images: list[Image], masks: list[Image]) -> SeedInputs:
+        from PIL import Image as ImageModule
+
+        resized = []
+        for image in images:
+            size = target_size(Size(*image.size), self._resize, aspect=self._aspect,
+                               align=self._align)
+            resized.append(image if image.size == size else
+                           image.resize(size, ImageModule.Resampling.LANCZOS))
+        resized_masks = []
+        for index, mask in enumerate(masks):
+            size = resized[min(index, len(resized) - 1)].size
+            resized_masks.append(mask if mask.size == size else
+                                 mask.resize(size, ImageModule.Resampling.LANCZOS))
+        processed = _process(resized, self._seed_processors, "--seed-image-processors")
+        processed_masks = _process(resized_masks, self._mask_processors,
+                                   "--mask-image-processors")
+        sizes = {image.size for image in (*processed, *processed_masks)}
+        if len(sizes) > 1:
+            listed = ", ".join(f"{width}x{height}" for width, height in sorted(sizes))
+            raise DgenerateError(
+                f"image seed {self.seed.text!r}: the images and masks end up with different "
+                f"sizes ({listed}); give a size (resize=WxH;aspect=false or --output-size "
+                "with --no-aspect) so that they match")
+        return SeedInputs(processed, processed_masks)
+
+    def frames(self) -> Iterator[SeedInputs]:
+        """The prepared inputs of each frame in turn (one item for stills)."""
+        image_streams = self._streams(self._images)
+        mask_streams = self._streams(self._masks)
+        for _ in range(self.frame_count):
+            yield self._prepare([next(stream) for stream in image_streams],
+                                [next(stream) for stream in mask_streams])
+
+    def close(self) -> None:
+        for media in (*self._images, *self._masks):
+            media.close()
+
+
+def _repeat(image: Image) -> Iterator[Image]:
+    while True:
+        yield image
+
+
+def open_image_seed(
     seed: ImageSeed,
     *,
     output_size: Size | None,
     no_aspect: bool,
     fetch: Callable[[str], str],
+    frame_start: int | None = None,
+    frame_end: int | None = None,
     seed_processors: Sequence[Sequence[Any]] = (),
     mask_processors: Sequence[Sequence[Any]] = (),
-) -> SeedInputs:
-    """Read, resize and process the images and masks of one image seed.
+) -> SeedMedia:
+    """Open the media of ``seed`` and work out its frames.
 
-    Processors are callables (``image -> image``), grouped one chain per input.
+    ``frame_start``/``frame_end`` are the global slice; a seed that gives its own
+    ``frame-start`` or ``frame-end`` uses its slice instead. Processors are callables
+    (``image -> image``), one chain per input.
     """
-    from PIL import Image
+    from ..media.reading import check_slice, open_media
 
     check_supported(seed)
-    resize = seed.resize or (Resize(*output_size) if output_size is not None else None)
-    aspect = seed.aspect if seed.aspect is not None else not no_aspect
-    align = seed.align or 8
+    opened: list[Media] = []
 
-    images = []
-    for path in seed.images:
-        image = _read(path, fetch, seed, "image")
-        size = target_size(Size(*image.size), resize, aspect=aspect, align=align)
-        images.append(image if image.size == size else
-                      image.resize(size, Image.Resampling.LANCZOS))
-    masks = []
-    for index, path in enumerate(seed.masks):
-        mask = _read(path, fetch, seed, "mask")
-        size = images[min(index, len(images) - 1)].size
-        masks.append(mask if mask.size == size else mask.resize(size, Image.Resampling.LANCZOS))
+    def media_of(path: str, what: str) -> Media:
+        local = fetch(path) if path.lower().startswith(("http://", "https://")) else path
+        try:
+            media = open_media(local)
+        except DgenerateError as error:
+            where = "" if local == path else f"the {what} {path!r}, downloaded as "
+            raise DgenerateError(f"image seed {seed.text!r}: {where}{error}") from None
+        opened.append(media)
+        return media
 
-    processed = _process(images, seed_processors, "--seed-image-processors")
-    processed_masks = _process(masks, mask_processors, "--mask-image-processors")
-    sizes = {image.size for image in (*processed, *processed_masks)}
-    if len(sizes) > 1:
-        listed = ", ".join(f"{width}x{height}" for width, height in sorted(sizes))
-        raise DgenerateError(
-            f"image seed {seed.text!r}: the images and masks end up with different sizes "
-            f"({listed}); give a size (resize=WxH;aspect=false or --output-size with "
-            "--no-aspect) so that they match")
-    return SeedInputs(processed, processed_masks)
+    try:
+        images = [media_of(path, "image") for path in seed.images]
+        masks = [media_of(path, "mask") for path in seed.masks]
+        start, end = frame_start, frame_end
+        if seed.frame_start is not None or seed.frame_end is not None:
+            start, end = seed.frame_start, seed.frame_end  # the seed's own slice replaces it
+        animated = [media for media in (*images, *masks) if media.animated]
+        first_frame, count, fps = 0, 1, 0.0
+        if animated:
+            slices = [check_slice(media, start, end) for media in animated]
+            first_frame = slices[0][0]
+            count = min(last - first + 1 for first, last in slices)
+            fps = animated[0].fps
+        resize = seed.resize or (Resize(*output_size) if output_size is not None else None)
+        return SeedMedia(
+            seed, images, masks, start=first_frame, count=count, fps=fps, resize=resize,
+            aspect=seed.aspect if seed.aspect is not None else not no_aspect,
+            align=seed.align or 8, seed_processors=seed_processors,
+            mask_processors=mask_processors)
+    except BaseException:
+        for media in opened:
+            with contextlib.suppress(Exception):
+                media.close()
+        raise

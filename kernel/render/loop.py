@@ -2,8 +2,10 @@
 
 For every job of the grid (see :mod:`.grid`) the loop prepares the input
 images, asks the model-type plugin to render, runs the post-processors, and
-writes the images (as separate files or a grid) with their configs and
-metadata. Events go to plugins as it goes; the result lists what was written.
+writes the results (see :mod:`.output`). An animated image seed turns a job
+into one render per frame, written as frame images and an animation file as
+the frames come, so memory stays flat however long the input. Events go to
+plugins as it goes; the result lists what was written.
 """
 
 from __future__ import annotations
@@ -22,22 +24,13 @@ from dgenerate.plugin_api.specs import Category
 from ..plugins.context import KernelContext
 from ..plugins.targets import resolve_target
 from . import configs
-from .collage import make_grid
 from .grid import JobTemplate, count_jobs, expand_jobs
-from .inputs import SeedInputs, load_image_seed
-from .naming import base_name, unique_path
+from .inputs import SeedInputs, SeedMedia, open_image_seed
+from .output import OutputWriter, WrittenImage
 from .plan import RenderPlan, SchedulerHelp
-from .writer import write_image, write_text
+from .writer import write_text
 
 __all__ = ["RenderResult", "WrittenImage", "render"]
-
-
-@dataclasses.dataclass(frozen=True)
-class WrittenImage:
-    path: str
-    job_number: int
-    seed: int
-    config: str | None = None
 
 
 @dataclasses.dataclass
@@ -46,6 +39,7 @@ class RenderResult:
 
     plan: RenderPlan
     images: list[WrittenImage] = dataclasses.field(default_factory=list)
+    animations: list[str] = dataclasses.field(default_factory=list)
     jobs: int = 0
 
     @property
@@ -55,7 +49,7 @@ class RenderResult:
             paths.append(image.path)
             if image.config:
                 paths.append(image.config)
-        return paths
+        return [*paths, *self.animations]
 
 
 def _emit(context: KernelContext, event: Any) -> None:
@@ -95,6 +89,16 @@ class _Processors:
         self.seed = [[create(uri) for uri in chain] for chain in plan.seed_processors]
         self.mask = [[create(uri) for uri in chain] for chain in plan.mask_processors]
         self.post = [create(uri) for uri in plan.post_processors]
+
+    def post_process(self, output: RenderOutput) -> RenderOutput:
+        if not self.post:
+            return output
+        processed = []
+        for image in output.images:
+            for processor in self.post:
+                image = processor(image)
+            processed.append(image)
+        return RenderOutput(processed, output.info)
 
 
 def _batch(plan: RenderPlan, inputs: SeedInputs | None) -> tuple[list[Any], list[Any], int]:
@@ -136,61 +140,18 @@ def _job(template: JobTemplate, inputs: SeedInputs | None, plan: RenderPlan,
         images=tuple(images), masks=tuple(masks))
 
 
-class _Writer:
-    def __init__(self, plan: RenderPlan, model_name: str) -> None:
-        self.plan = plan
-        self.output = plan.output
-        self.model_name = model_name
-        self.taken: set[str] = set()
-
-    def _path(self, stem: str, extension: str) -> str:
-        path = unique_path(self.output.path, stem, extension, overwrite=self.output.overwrite,
-                           taken=self.taken)
-        self.taken.add(path)
-        return path
-
-    def names(self, template: JobTemplate, batch_size: int) -> list[str]:
-        stem = base_name(template, prefix=self.output.prefix)
-        if batch_size == 1 or self.output.grid is not None:
-            return [stem]
-        return [f"{stem}_image_{index}" for index in range(1, batch_size + 1)]
-
-    def write(self, template: JobTemplate, job: Job, output: RenderOutput) -> list[WrittenImage]:
-        os.makedirs(self.output.path, exist_ok=True)
-        images = list(output.images)
-        if self.output.grid is not None and len(images) > 1:
-            images = [make_grid(images, self.output.grid.width, self.output.grid.height)]
-        config = configs.job_config(self.plan, template, job)
-        written = []
-        for index, (stem, image) in enumerate(
-                zip(self.names(template, len(images)), images, strict=True)):
-            seed = job.seeds[index] if len(images) > 1 else template.seed
-            metadata = None
-            if self.output.metadata:
-                metadata = {"DgenerateConfig": config}
-            elif self.output.auto1111_metadata:
-                metadata = {"parameters": configs.auto1111_parameters(
-                    template, job, seed, output.info, self.model_name)}
-            path = self._path(stem, self.output.image_format)
-            write_image(image, path, self.output.image_format, metadata=metadata)
-            config_path = None
-            if self.output.configs:
-                config_path = os.path.splitext(path)[0] + ".dgen"
-                write_text(config, config_path)
-            written.append(WrittenImage(path, template.number, seed, config_path))
-        return written
-
-
 def _dry_run(plan: RenderPlan) -> RenderResult:
-    writer = _Writer(plan, model_name="")
+    writer = OutputWriter(plan, model_name="")
     result = RenderResult(plan)
     batch = plan.request.batch_size
     for template in expand_jobs(plan):
         count = batch
         if template.image_seed is not None and template.image_seed.batched and batch == 1:
             count = len(template.image_seed.images)
-        names = writer.names(template, count)
-        paths = [writer._path(name, plan.output.image_format) for name in names]
+        if plan.output.grid is not None:
+            count = 1
+        paths = [writer.path(name, plan.output.image_format)
+                 for name in writer.names(template, count)]
         details = [f"prompt={str(template.prompt)!r}", f"seed={template.seed}",
                    f"steps={template.inference_steps}", f"guidance={template.guidance_scale}"]
         for label, value in (("rescale", template.guidance_rescale),
@@ -221,6 +182,116 @@ def _scheduler_help(model_type: ModelType, plan: RenderPlan) -> RenderResult:
     return RenderResult(plan)
 
 
+class _Renderer:
+    """One invocation's render: inputs, the model type, outputs, events."""
+
+    def __init__(self, context: KernelContext, plan: RenderPlan, model_type: ModelType) -> None:
+        self.context = context
+        self.plan = plan
+        self.model_type = model_type
+        self.processors = _Processors(context, plan, device=plan.request.source.device)
+        path = plan.request.source.path
+        self.writer = OutputWriter(plan, model_name=os.path.basename(path.rstrip("/\\")) or path)
+        self.result = RenderResult(plan)
+        self.total = count_jobs(plan)
+        self._stills: dict[int, SeedInputs] = {}
+
+    def _open(self, template: JobTemplate) -> SeedMedia:
+        plan = self.plan
+        media = open_image_seed(
+            template.image_seed, output_size=plan.request.output_size,
+            no_aspect=plan.request.no_aspect, fetch=self.context.fetch,
+            frame_start=plan.frame_start, frame_end=plan.frame_end,
+            seed_processors=self.processors.seed, mask_processors=self.processors.mask)
+        output = plan.output
+        if media.animated and output.animation_format != "frames" and (
+                output.metadata or output.auto1111_metadata):
+            media.close()
+            flag = "--output-metadata" if output.metadata else "--output-auto1111-metadata"
+            raise DgenerateError(
+                f"{flag}: image seed {template.image_seed.text!r} is animated and animation "
+                f"files ({output.animation_format}) cannot carry metadata; use "
+                "--animation-format frames to write only frame images, which can")
+        return media
+
+    def _run(self, job: Job) -> RenderOutput:
+        context = self.context
+        context.debug(f"job {job.number}/{self.total}: {job.mode} {job.width}x{job.height} "
+                      f"seeds={list(job.seeds)}")
+        _emit(context, JobStarted(job=job))
+        output = self.model_type.render(job)
+        if len(output.images) != job.batch_size:
+            raise PluginError(
+                f"model type {self.plan.request.source.model_type!r} returned "
+                f"{len(output.images)} images for a batch of {job.batch_size}")
+        return self.processors.post_process(output)
+
+    def _finished(self, job: Job, written: list[WrittenImage], animations: list[str],
+                  info: dict[str, Any]) -> None:
+        self.result.images.extend(written)
+        self.result.animations.extend(animations)
+        self.result.jobs += 1
+        for path in [item.path for item in written] + animations:
+            print(f"wrote {path}")
+        files = [path for item in written for path in (item.path, item.config) if path]
+        _emit(self.context, JobFinished(job=job, files=(*files, *animations), info=dict(info)))
+
+    def still(self, template: JobTemplate) -> None:
+        inputs = None
+        if template.image_seed is not None:
+            index = template.image_seed_index
+            if index not in self._stills:
+                self._stills.clear()  # one image seed's inputs in memory at a time
+                media = self._open(template)
+                try:
+                    if media.animated:
+                        return self.animation(template, media)
+                    self._stills[index] = next(media.frames())
+                finally:
+                    media.close()
+            inputs = self._stills[index]
+        job = _job(template, inputs, self.plan, self.model_type)
+        output = self._run(job)
+        self._finished(job, self.writer.write_images(template, job, output), [], output.info)
+        return None
+
+    def animation(self, template: JobTemplate, media: SeedMedia) -> None:
+        """Render every frame of an animated seed; frames and animation files as they come."""
+        plan, output_settings = self.plan, self.plan.output
+        written: list[WrittenImage] = []
+        animations = None
+        job = None
+        info: dict[str, Any] = {}
+        last_frame = media.start + media.frame_count - 1
+        whole = configs.job_config(plan, template, None, frames=(media.start, last_frame))
+        try:
+            for number, inputs in enumerate(media.frames(), start=1):
+                job = _job(template, inputs, plan, self.model_type)
+                output = self._run(job)
+                info = output.info
+                if not output_settings.no_frames:
+                    source_frame = media.start + number - 1
+                    config = configs.job_config(plan, template, job,
+                                                frames=(source_frame, source_frame))
+                    written.extend(self.writer.write_images(template, job, output,
+                                                            frame=number, config=config))
+                if output_settings.animation_format != "frames":
+                    frames = self.writer.gridded(list(output.images))
+                    if animations is None:
+                        animations = self.writer.open_animations(template, len(frames),
+                                                                 media.fps)
+                    animations.write(frames)
+            paths = animations.close() if animations is not None else []
+            if output_settings.configs:
+                for path in paths:
+                    write_text(whole, os.path.splitext(path)[0] + ".dgen")
+        except BaseException:
+            if animations is not None:
+                animations.abort()
+            raise
+        self._finished(job, written, paths, info)
+
+
 def render(context: KernelContext, plan: RenderPlan) -> RenderResult:
     """Render everything ``plan`` describes; return what was written."""
     context.manager.registry(Category.MODEL_TYPE).get(plan.request.source.model_type)
@@ -230,52 +301,14 @@ def render(context: KernelContext, plan: RenderPlan) -> RenderResult:
     model_type.check(plan.request)
     if plan.scheduler_help:
         return _scheduler_help(model_type, plan)
-    total = count_jobs(plan)
-    _emit(context, RenderStarted(request=plan.request, job_count=total))
-    processors = _Processors(context, plan, device=plan.request.source.device)
-    writer = _Writer(plan, model_name=os.path.basename(
-        plan.request.source.path.rstrip("/\\")) or plan.request.source.path)
-    result = RenderResult(plan)
-    inputs_by_seed: dict[int, SeedInputs] = {}
-    progress = context.progress(total, "jobs")
+    renderer = _Renderer(context, plan, model_type)
+    _emit(context, RenderStarted(request=plan.request, job_count=renderer.total))
+    progress = context.progress(renderer.total, "jobs")
     try:
         for template in expand_jobs(plan):
-            inputs = None
-            if template.image_seed is not None:
-                index = template.image_seed_index
-                if index not in inputs_by_seed:
-                    inputs_by_seed.clear()  # one image seed's inputs in memory at a time
-                    inputs_by_seed[index] = load_image_seed(
-                        template.image_seed, output_size=plan.request.output_size,
-                        no_aspect=plan.request.no_aspect, fetch=context.fetch,
-                        seed_processors=processors.seed, mask_processors=processors.mask)
-                inputs = inputs_by_seed[index]
-            job = _job(template, inputs, plan, model_type)
-            context.debug(f"job {job.number}/{total}: {job.mode} {job.width}x{job.height} "
-                          f"seeds={list(job.seeds)}")
-            _emit(context, JobStarted(job=job))
-            output = model_type.render(job)
-            if len(output.images) != job.batch_size:
-                raise PluginError(
-                    f"model type {plan.request.source.model_type!r} returned "
-                    f"{len(output.images)} images for a batch of {job.batch_size}")
-            if processors.post:
-                processed = []
-                for image in output.images:
-                    for processor in processors.post:
-                        image = processor(image)
-                    processed.append(image)
-                output = RenderOutput(processed, output.info)
-            written = writer.write(template, job, output)
-            result.images.extend(written)
-            result.jobs += 1
-            for item in written:
-                print(f"wrote {item.path}")
-            _emit(context, JobFinished(job=job, files=tuple(
-                path for item in written for path in (item.path, item.config) if path),
-                info=dict(output.info)))
+            renderer.still(template)
             progress.update(1)
     finally:
         progress.close()
-    _emit(context, RenderFinished(request=plan.request, files=tuple(result.files)))
-    return result
+    _emit(context, RenderFinished(request=plan.request, files=tuple(renderer.result.files)))
+    return renderer.result

@@ -1,9 +1,11 @@
 """Output file names: what the values of a job are, readable in the name.
 
-``[prefix_][scheduler_]s_<seed>[_st_<strength>]_g_<guidance>[_gr_<rescale>]_i_<steps>``
-``[_cs_<clip skip>]_step_<N>[_image_<i>].<ext>`` - numbers with ``.`` written as
-``-`` (``5.0`` -> ``5-0``). An existing file is not overwritten: ``_duplicate_<n>``
-is added unless overwriting was asked for.
+``[prefix_][ANIM_][scheduler_]s_<seed>[_st_<strength>]_g_<guidance>[_gr_<rescale>]``
+``_i_<steps>[_cs_<clip skip>][_frame_<F>]_step_<N>[_image_<i>|_animation_<i>].<ext>``
+
+Numbers are written with ``-`` for ``.`` (``5.0`` -> ``5-0``). ``ANIM_`` marks an
+animation file, ``_frame_<F>`` (from 1) a frame of one. An existing file is not
+overwritten: ``_duplicate_<n>`` is added unless overwriting was asked for.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import os
 from ..uri import parse_uri
 from .grid import JobTemplate
 
-__all__ = ["base_name", "unique_path"]
+__all__ = ["base_name", "stem", "unique_path"]
 
 
 def _number(value: float | int) -> str:
@@ -24,11 +26,23 @@ def _scheduler_token(uri: str) -> str:
     return parse_uri(uri).name.replace(".", "-")
 
 
-def base_name(job: JobTemplate, *, prefix: str | None = None) -> str:
-    """The name of a job's output without batch index or extension."""
+def stem(job: JobTemplate, *, prefix: str | None = None, frame: int | None = None,
+         animation: bool = False) -> str:
+    """The name of a job's output (a still, a frame, or an animation) without batch index or
+    extension."""
+    parts = [prefix] if prefix else []
+    if animation:
+        parts.append("ANIM")
+    parts.append(base_name(job))
+    if frame is not None:
+        parts.append(f"frame_{frame}")
+    parts.append(f"step_{job.number}")
+    return "_".join(parts)
+
+
+def base_name(job: JobTemplate) -> str:
+    """The values of a job, as a name part."""
     parts = []
-    if prefix:
-        parts.append(prefix)
     if job.scheduler:
         parts.append(_scheduler_token(job.scheduler))
     parts.append(f"s_{job.seed}")
@@ -40,7 +54,6 @@ def base_name(job: JobTemplate, *, prefix: str | None = None) -> str:
     parts.append(f"i_{job.inference_steps}")
     if job.clip_skip is not None:
         parts.append(f"cs_{job.clip_skip}")
-    parts.append(f"step_{job.number}")
     return "_".join(parts)
 
 

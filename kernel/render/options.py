@@ -88,6 +88,12 @@ def add_render_options(parser: argparse.ArgumentParser) -> None:
                         help='Input images: "image" (img2img), "image;mask" (inpaint), '
                              '"image;WxH", keyword forms and "images: a, b" batches. Each is '
                              "rendered in turn.")
+    inputs.add_argument("-fs", "--frame-start", metavar="FRAME_NUMBER",
+                        help="First frame of animated inputs to use, counting from 0. "
+                             "(default: 0)")
+    inputs.add_argument("-fe", "--frame-end", metavar="FRAME_NUMBER",
+                        help="Last frame of animated inputs to use (included). (default: the "
+                             "last frame)")
     inputs.add_argument("-sip", "--seed-image-processors", nargs="+", metavar="PROCESSOR_URI",
                         help="Image processors for the img2img images; '+' separates chains for "
                              "several inputs.")
@@ -119,6 +125,12 @@ def add_render_options(parser: argparse.ArgumentParser) -> None:
                         help="Overwrite existing files instead of adding _duplicate_N.")
     output.add_argument("-if", "--image-format", default="png", metavar="FORMAT",
                         help="File format of the images: png, jpg, webp ... (default: png)")
+    output.add_argument("-af", "--animation-format", default="mp4", metavar="FORMAT",
+                        help="File format of animations made from animated inputs: mp4, gif, "
+                             "webp, apng or png (APNG), or frames for frame images only. "
+                             "(default: mp4)")
+    output.add_argument("-nf", "--no-frames", action="store_true",
+                        help="Write only the animation file, not each frame as an image.")
     output.add_argument("-oc", "--output-configs", action="store_true",
                         help="Write beside each image a config script that renders it again.")
     output.add_argument("-om", "--output-metadata", action="store_true",

@@ -40,6 +40,9 @@ class SchedulerHelp:
     ARGUMENTS = "helpargs"
 
 
+ANIMATION_FORMATS = ("mp4", "gif", "webp", "apng", "png", "frames")
+
+
 @dataclasses.dataclass(frozen=True)
 class OutputSettings:
     path: str = "output"
@@ -50,6 +53,8 @@ class OutputSettings:
     metadata: bool = False
     auto1111_metadata: bool = False
     grid: Size | None = None  # columns x rows
+    animation_format: str = "mp4"  # or "frames": frame images only
+    no_frames: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,6 +70,8 @@ class RenderPlan:
     dry_run: bool = False
     scheduler_help: str | None = None
     verbose: bool = False
+    frame_start: int | None = None
+    frame_end: int | None = None
 
 
 def _error(option: str, message: str) -> DgenerateError:
@@ -188,11 +195,28 @@ def _output(options: argparse.Namespace, batch_size: int) -> OutputSettings:
         if grid.width * grid.height < batch_size:
             raise _error("--batch-grid-size", f"a {grid.width}x{grid.height} grid cannot hold a "
                                               f"batch of {batch_size} images")
+    animation_format = options.animation_format.lower().lstrip(".")
+    if animation_format not in ANIMATION_FORMATS:
+        raise _error("--animation-format", f"unknown format {options.animation_format!r}; use "
+                                           f"one of {', '.join(ANIMATION_FORMATS)}")
+    if options.no_frames and animation_format == "frames":
+        raise DgenerateError("--no-frames cannot be used with --animation-format frames: "
+                             "nothing would be written")
     return OutputSettings(
         path=options.output_path, prefix=options.output_prefix,
         overwrite=options.output_overwrite, image_format=image_format,
         configs=options.output_configs, metadata=options.output_metadata,
-        auto1111_metadata=options.output_auto1111_metadata, grid=grid)
+        auto1111_metadata=options.output_auto1111_metadata, grid=grid,
+        animation_format=animation_format, no_frames=options.no_frames)
+
+
+def _frame(value: str | None, option: str) -> int | None:
+    if value is None:
+        return None
+    try:
+        return parse_int(value, what="frame number", minimum=0)
+    except ValueSyntaxError as error:
+        raise _error(option, str(error)) from None
 
 
 def _scheduler_help(values: Sequence[str] | None) -> str | None:
@@ -262,6 +286,10 @@ def build_plan(options: argparse.Namespace, *, verbose: bool = False) -> RenderP
         no_aspect=options.no_aspect,
         uses_image_seeds=bool(image_seeds),
     )
+    frame_start = _frame(options.frame_start, "--frame-start")
+    frame_end = _frame(options.frame_end, "--frame-end")
+    if frame_start is not None and frame_end is not None and frame_start > frame_end:
+        raise DgenerateError(f"--frame-start {frame_start} is after --frame-end {frame_end}")
     if options.seeds_to_images and not image_seeds:
         raise DgenerateError("--seeds-to-images needs --image-seeds: it gives each image seed "
                              "its own seed")
@@ -275,6 +303,8 @@ def build_plan(options: argparse.Namespace, *, verbose: bool = False) -> RenderP
         mask_processors=_processors("--mask-image-processors", options.mask_image_processors),
         post_processors=_post_processors(options.post_processors),
         output=_output(options, batch_size),
+        frame_start=frame_start,
+        frame_end=frame_end,
         dry_run=options.dry_run,
         scheduler_help=scheduler_help,
         verbose=verbose,

@@ -1,0 +1,1 @@
+"""Animated and still media: reading frames lazily, writing animations atomically."""
