@@ -37,9 +37,14 @@ class PluginContext(Protocol):
         The URI's arguments are checked against the plugin's declared arguments
         and converted to their types; ``context`` supplies hidden arguments
         (``device=...``) to plugins that accept them and is ignored by the rest.
-        Raises :class:`~dgenerate.plugin_api.errors.DgenerateError` subclasses
-        with a clear message for any problem.
+        A plugin that declares a (hidden) ``context`` argument receives this
+        context. Raises :class:`~dgenerate.plugin_api.errors.DgenerateError`
+        subclasses with a clear message for any problem.
         """
+
+    def fetch(self, url: str) -> str:
+        """Download ``url`` into the web cache (or reuse it) and return the local path;
+        in offline mode only cached files are available."""
 
     def parse_uri(self, uri: str, arguments: Sequence[ArgSpec], *,
                   owner: str) -> tuple[str, dict[str, Any]]:

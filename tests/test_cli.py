@@ -63,6 +63,7 @@ def test_image_processor_details() -> None:
             arguments:
                 output-file: str | None = None
                 output-overwrite: bool = False
+                pre-resize: bool = False
 
             Mirror the image horizontally"""))
     assert "\nflip:\n" in result.stdout

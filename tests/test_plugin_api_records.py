@@ -68,6 +68,7 @@ def test_image_processor_common_arguments() -> None:
         "amount: float = 1.0",
         "output-file: str | None = None",
         "output-overwrite: bool = False",
+        "pre-resize: bool = False",
     ]
 
 

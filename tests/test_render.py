@@ -426,3 +426,14 @@ def test_original_config_needs_a_single_file(tiny_sd: Path, tmp_path: Path) -> N
     result = render(tiny_sd, tmp_path / "out", "--original-config", str(config))
     assert result.exit_code == 1
     assert "--original-config applies to single-file checkpoints only" in result.stderr
+
+
+def test_pre_resize_processors_run_on_the_original(tiny_sd: Path, tmp_path: Path,
+                                                   media: Path) -> None:
+    before, after = tmp_path / "before.png", tmp_path / "after.png"
+    ok(tiny_sd, tmp_path / "out", "--seeds", "1", "--image-seeds", f"{media / 'horse1.jpg'};64",
+       "--seed-image-processors", f"flip;pre-resize=true;output-file={before}",
+       f"mirror;output-file={after}")
+    with Image.open(before) as first, Image.open(after) as second:
+        assert first.size == (1279, 719)  # flipped before the resize
+        assert second.size == (64, 32)  # mirrored after it

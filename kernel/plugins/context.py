@@ -48,7 +48,8 @@ class KernelContext:
     def create(self, category: Category, uri: str, **context: Any) -> Any:
         from .factory import create_from_uri  # the URI machinery is not needed to start up
 
-        return create_from_uri(self.manager.registry(category), uri, supplied=context)
+        return create_from_uri(self.manager.registry(category), uri,
+                               supplied={"context": self, **context})
 
     def parse_uri(self, uri: str, arguments: Sequence[ArgSpec], *,
                   owner: str) -> tuple[str, dict[str, Any]]:

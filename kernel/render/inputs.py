@@ -84,16 +84,19 @@ def target_size(original: Size, resize: Resize | None, *, aspect: bool, align: i
     return Size(_align_down(width, align), _align_down(height, align))
 
 
-def _process(images: Sequence[Image], groups: Sequence[Sequence[Any]],
-             option: str) -> tuple[Image, ...]:
-    if not groups:
-        return tuple(images)
-    check_chain_groups(groups, len(images), what=option)
+def _process(images: Sequence[Image], groups: Sequence[Sequence[Any]], option: str, *,
+             before_resize: bool) -> list[Image]:
+    """Run each input's chain: the processors marked ``pre_resize`` when ``before_resize``,
+    the others otherwise (each group in its order)."""
     processed = list(images)
+    if not groups:
+        return processed
+    check_chain_groups(groups, len(images), what=option)
     for index, chain in enumerate(groups):
         for processor in chain:
-            processed[index] = processor(processed[index])
-    return tuple(processed)
+            if bool(getattr(processor, "pre_resize", False)) == before_resize:
+                processed[index] = processor(processed[index])
+    return processed
 
 
 class SeedMedia:
@@ -130,6 +133,10 @@ class SeedMedia:
     def _prepare(self, images: list[Image], masks: list[Image]) -> SeedInputs:
         from PIL import Image as ImageModule
 
+        images = _process(images, self._seed_processors, "--seed-image-processors",
+                          before_resize=True)
+        masks = _process(masks, self._mask_processors, "--mask-image-processors",
+                         before_resize=True)
         resized = []
         for image in images:
             size = target_size(Size(*image.size), self._resize, aspect=self._aspect,
@@ -141,9 +148,10 @@ class SeedMedia:
             size = resized[min(index, len(resized) - 1)].size
             resized_masks.append(mask if mask.size == size else
                                  mask.resize(size, ImageModule.Resampling.LANCZOS))
-        processed = _process(resized, self._seed_processors, "--seed-image-processors")
+        processed = _process(resized, self._seed_processors, "--seed-image-processors",
+                             before_resize=False)
         processed_masks = _process(resized_masks, self._mask_processors,
-                                   "--mask-image-processors")
+                                   "--mask-image-processors", before_resize=False)
         sizes = {image.size for image in (*processed, *processed_masks)}
         if len(sizes) > 1:
             listed = ", ".join(f"{width}x{height}" for width, height in sorted(sizes))
@@ -151,7 +159,7 @@ class SeedMedia:
                 f"image seed {self.seed.text!r}: the images and masks end up with different "
                 f"sizes ({listed}); give a size (resize=WxH;aspect=false or --output-size "
                 "with --no-aspect) so that they match")
-        return SeedInputs(processed, processed_masks)
+        return SeedInputs(tuple(processed), tuple(processed_masks))
 
     def frames(self) -> Iterator[SeedInputs]:
         """The prepared inputs of each frame in turn (one item for stills)."""

@@ -25,7 +25,9 @@ class ImageProcessor(abc.ABC):
     Every processor accepts ``output-file``: a copy of each image the processor
     *changed* is written there (for debugging what goes into diffusion). The
     first write uses the name as given, later ones add ``_2``, ``_3`` ... before
-    the extension, unless ``output-overwrite`` is true.
+    the extension, unless ``output-overwrite`` is true. ``pre-resize`` asks the
+    render loop to run the processor on input images before they are resized to
+    the output size instead of after (it has no effect elsewhere).
     """
 
     def __init__(
@@ -35,9 +37,12 @@ class ImageProcessor(abc.ABC):
             str | None, Arg(help="write each changed image to this file")] = None,
         output_overwrite: Annotated[
             bool, Arg(help="overwrite output-file instead of numbering copies")] = False,
+        pre_resize: Annotated[
+            bool, Arg(help="run before input images are resized, not after")] = False,
     ) -> None:
         self.output_file = output_file
         self.output_overwrite = output_overwrite
+        self.pre_resize = pre_resize
         self._written = 0
 
     @abc.abstractmethod
