@@ -8,10 +8,15 @@ receives an object implementing one of these protocols.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 from .args import ArgSpec
 from .specs import Category, PluginSpec
+
+if TYPE_CHECKING:
+    from PIL.Image import Image
+
+    from .media import AnimationSink, Media
 
 __all__ = ["OptionRegistrar", "PluginContext"]
 
@@ -45,6 +50,15 @@ class PluginContext(Protocol):
     def fetch(self, url: str) -> str:
         """Download ``url`` into the web cache (or reuse it) and return the local path;
         in offline mode only cached files are available."""
+
+    def open_media(self, path: str) -> Media:
+        """Open an image, animation or video file (or URL, through the web cache)."""
+
+    def animation_writer(self, path: str, animation_format: str, fps: float) -> AnimationSink:
+        """Start writing an animation file (``mp4``, ``gif``, ``webp``, ``apng``, ``png``)."""
+
+    def save_image(self, image: Image, path: str) -> None:
+        """Save an image atomically, in the format of the path's extension."""
 
     def parse_uri(self, uri: str, arguments: Sequence[ArgSpec], *,
                   owner: str) -> tuple[str, dict[str, Any]]:

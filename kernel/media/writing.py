@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 __all__ = ["ANIMATION_FORMATS", "AnimationWriter", "write_animation"]
 
 # "png" is APNG as well (the manual: "png (APNG), apng")
-ANIMATION_FORMATS = ("mp4", "gif", "webp", "apng", "png")
+from dgenerate.plugin_api.media import ANIMATION_FORMATS
 
 _PILLOW_FORMATS = {"gif": "GIF", "webp": "WEBP", "apng": "PNG", "png": "PNG"}
 # rates are kept as fractions with denominators up to 1001, so NTSC rates (30000/1001) survive

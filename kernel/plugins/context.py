@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -84,6 +85,25 @@ class KernelContext:
 
     def fetch(self, url: str) -> str:
         return self.web_cache.fetch(url)
+
+    # --------------------------------------------------------------- media
+
+    def open_media(self, path: str) -> Any:
+        from ..media.reading import open_media
+
+        local = self.fetch(path) if path.lower().startswith(("http://", "https://")) else path
+        return open_media(local)
+
+    def animation_writer(self, path: str, animation_format: str, fps: float) -> Any:
+        from ..media.writing import AnimationWriter
+
+        return AnimationWriter(path, animation_format, fps)
+
+    def save_image(self, image: Any, path: str) -> None:
+        from ..render.writer import write_image
+
+        extension = os.path.splitext(path)[1].lstrip(".").lower() or "png"
+        write_image(image, path, extension)
 
     def debug(self, message: str) -> None:
         if self._verbose:

@@ -6,14 +6,10 @@ import argparse
 
 __all__ = ["IMAGE_FORMATS", "METADATA_FORMATS", "TENSOR_FORMATS", "add_render_options"]
 
-#: Image formats Pillow can write that --image-format accepts (tensor formats arrive with
-#: latents output).
-IMAGE_FORMATS = (
-    "png", "apng", "avif", "bmp", "dib", "pcx", "dds", "eps", "gif", "jp2", "j2k", "jpc",
-    "jpf", "jpx", "j2c", "icns", "ico", "im", "jfif", "jpe", "jpg", "jpeg", "tif", "tiff",
-    "mpo", "msp", "palm", "pdf", "pbm", "pgm", "ppm", "pnm", "pfm", "qoi", "bw", "rgb",
-    "rgba", "sgi", "tga", "icb", "vda", "vst", "webp", "xbm", "blp",
-)
+# Image formats Pillow can write that --image-format accepts (tensor formats arrive with
+# latents output); shared with plugins through the plugin API.
+from dgenerate.plugin_api.media import IMAGE_FORMATS
+
 TENSOR_FORMATS = ("pt", "pth", "safetensors")
 #: Formats that can carry --output-metadata / --output-auto1111-metadata.
 METADATA_FORMATS = ("png", "jpg", "jpeg")
