@@ -27,12 +27,39 @@ class Bootstrap:
     sub_command_args: tuple[str, ...] = ()
 
 
-def _meta_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="dgenerate", add_help=False, allow_abbrev=False)
-    parser.add_argument("-v", "--verbose", action="store_true")
-    parser.add_argument("-ofm", "--offline-mode", action="store_true")
-    parser.add_argument("--plugin-modules", nargs="+", default=[])
-    return parser
+@dataclasses.dataclass
+class _Meta:
+    verbose: bool = False
+    offline_mode: bool = False
+    plugin_modules: list[str] = dataclasses.field(default_factory=list)
+
+
+def _take_meta(arguments: Sequence[str]) -> tuple[_Meta, list[str]]:
+    """Pull -v, -ofm and --plugin-modules out of ``arguments``, by exact spelling only.
+
+    argparse is not used here: it matches single-dash prefixes (it would read a
+    sub-command's ``-o`` as ``-ofm``), and only exact names may be taken from
+    arguments that belong to a sub-command.
+    """
+    meta, rest = _Meta(), []
+    index = 0
+    while index < len(arguments):
+        argument = arguments[index]
+        index += 1
+        if argument in ("-v", "--verbose"):
+            meta.verbose = True
+        elif argument in ("-ofm", "--offline-mode"):
+            meta.offline_mode = True
+        elif argument == "--plugin-modules" or argument.startswith("--plugin-modules="):
+            if "=" in argument:
+                meta.plugin_modules.append(argument.partition("=")[2])
+                continue
+            while index < len(arguments) and not arguments[index].startswith("-"):
+                meta.plugin_modules.append(arguments[index])
+                index += 1
+        else:
+            rest.append(argument)
+    return meta, rest
 
 
 def _split_sub_command(argv: Sequence[str]) -> tuple[list[str], str | None, list[str]] | None:
@@ -56,21 +83,20 @@ def asks_for_version(argv: Sequence[str]) -> bool:
 def bootstrap(argv: Sequence[str]) -> Bootstrap:
     """Read the meta options; arguments after ``--sub-command NAME`` go to the sub-command,
     except ``-v``, ``-ofm`` and ``--plugin-modules``, which dgenerate handles for it."""
-    parser = _meta_parser()
     split = _split_sub_command(argv)
     if split is None:
-        known, _ = parser.parse_known_args(list(argv))
+        known, _ = _take_meta(argv)
         return Bootstrap(known.verbose, known.offline_mode, tuple(known.plugin_modules),
                          tuple(argv))
     before, name, after = split
     if name is None or name.startswith("-"):
         raise argparse.ArgumentError(None, "--sub-command needs the name of a sub-command")
-    known, unexpected = parser.parse_known_args(before)
+    known, unexpected = _take_meta(before)
     if unexpected:
         raise argparse.ArgumentError(
             None, f"{' '.join(unexpected)}: only -v, -ofm and --plugin-modules may come "
                   "before --sub-command; the sub-command's own arguments go after its name")
-    known_after, rest = parser.parse_known_args(after)
+    known_after, rest = _take_meta(after)
     return Bootstrap(
         verbose=known.verbose or known_after.verbose,
         offline_mode=known.offline_mode or known_after.offline_mode,

@@ -1,0 +1,1 @@
+"""The image-process sub-command and the \\image_process directive."""
