@@ -22,6 +22,7 @@ from dgenerate.plugin_api.errors import (
 from dgenerate.plugin_api.testing import isolated_plugin_manager
 
 HEADER = "from dgenerate.plugin_api import *\n"
+BASIC = ("flip", "grayscale", "invert", "mirror")  # builtin image processors
 
 
 def write(path: Path, code: str) -> Path:
@@ -56,7 +57,7 @@ def test_builtins_come_from_our_entry_points(plugin_manager: PluginManager) -> N
     assert loaded.source.origin is Origin.BUILTIN
     assert loaded.provider.distribution == "dgenerate"
     registry = plugin_manager.registry(Category.IMAGE_PROCESSOR)
-    assert registry.names() == ["flip", "grayscale", "invert", "mirror"]
+    assert set(BASIC) <= set(registry.names())
     assert registry.get("flip").provider.plugin == "image-ops"
 
 
@@ -160,8 +161,7 @@ def test_autoloaded_plugin_that_raises_is_one_warning(plugin_manager: PluginMana
     warning = plugin_manager.warnings[0]
     assert "plugin 'raises'" in warning and "RuntimeError: boom" in warning
     assert "DGENERATE_DISABLE_PLUGINS=raises" in warning
-    assert plugin_manager.registry(Category.IMAGE_PROCESSOR).names() == [
-        "flip", "grayscale", "invert", "mirror"]
+    assert set(BASIC) <= set(plugin_manager.registry(Category.IMAGE_PROCESSOR).names())
 
 
 def test_strict_mode_turns_autoload_failures_into_errors(tmp_path: Path) -> None:
@@ -248,8 +248,7 @@ def test_invalid_specs(tmp_path: Path, body: str, message: str) -> None:
         requested.registry(Category.IMAGE_PROCESSOR)
     quiet = isolated_plugin_manager(builtins=True)
     quiet.load(autoloaded(path))
-    assert quiet.registry(Category.IMAGE_PROCESSOR).names() == [
-        "flip", "grayscale", "invert", "mirror"]
+    assert set(BASIC) <= set(quiet.registry(Category.IMAGE_PROCESSOR).names())
     assert "could not list its image processors" in quiet.warnings[0]
 
 
@@ -331,9 +330,9 @@ def test_unknown_name_lists_close_matches(plugin_manager: PluginManager) -> None
 
 def test_disable_variable() -> None:
     manager = PluginManager(warn=lambda message: None,
-                            environ={"DGENERATE_DISABLE_PLUGINS": "image-ops"})
+                            environ={"DGENERATE_DISABLE_PLUGINS": "image-ops,upscaler"})
     manager.autoload()
-    assert "image-ops" not in manager.plugins
+    assert "image-ops" not in manager.plugins and "upscaler" not in manager.plugins
     with pytest.raises(UnknownPluginError, match="No image processors are installed"):
         manager.registry(Category.IMAGE_PROCESSOR).get("flip")
     everything_but_builtins = PluginManager(environ={"DGENERATE_DISABLE_PLUGINS": "*"})

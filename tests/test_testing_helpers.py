@@ -22,10 +22,13 @@ def write(path: Path, code: str) -> str:
 
 
 def test_fixture_is_isolated_with_builtins(plugin_manager) -> None:
-    assert set(plugin_manager.plugins) == {"image-ops", "stable-diffusion", "config-directives",
-                                           "template-functions"}
-    assert plugin_manager.registry(Category.IMAGE_PROCESSOR).names() == [
-        "flip", "grayscale", "invert", "mirror"]
+    from dgenerate.kernel.plugins.sources import entry_point_sources
+
+    builtin = {source.name for source in entry_point_sources() if source.origin == "builtin"}
+    assert {"image-ops", "stable-diffusion", "config-directives", "template-functions",
+            "image-process"} <= builtin
+    assert set(plugin_manager.plugins) == builtin  # nothing third-party
+    assert {"flip", "canny"} <= set(plugin_manager.registry(Category.IMAGE_PROCESSOR).names())
 
 
 def test_isolated_manager_without_builtins() -> None:
@@ -83,7 +86,8 @@ def test_assert_import_light_on_modules(tmp_path: Path) -> None:
 
 
 def test_run_cli_captures_output_and_environment() -> None:
-    result = run_cli("--image-processor-help", env={"DGENERATE_DISABLE_PLUGINS": "image-ops"})
+    result = run_cli("--image-processor-help",
+                     env={"DGENERATE_DISABLE_PLUGINS": "image-ops, upscaler"})
     assert result.exit_code == 0
     assert result.stdout.splitlines() == ["Available image processors:", "    (none installed)"]
     failed = run_cli("--image-processor-help", "nope")

@@ -72,6 +72,8 @@ class Registry(Generic[S]):
         message = f"unknown {self.category.singular} {name!r}"
         if close:
             message += "; did you mean " + " or ".join(repr(match) for match in close) + "?"
+        else:
+            message += "."
         visible = self.names()
         if not visible:
             message += f" No {self.category.plural} are installed."
