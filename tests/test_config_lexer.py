@@ -82,6 +82,19 @@ def test_template_blocks_run_until_balanced() -> None:
     assert statements[2].line == 7
 
 
+def test_template_lines_go_on_like_commands() -> None:
+    text = ("{{ model }} --prompts a \\\n"
+            "\n"
+            "  b\n"
+            "--seeds 1\n"
+            "\\print next\n")
+    first, second = lex(text)
+    assert first == Statement("template", "{{ model }} --prompts a \\\n\n  b\n--seeds 1", 1)
+    assert second == Statement("command", "\\print next", 5)
+    # the expansion is lexed again: the pieces join into one command
+    assert commands("m --prompts a \\\n\n  b\n--seeds 1") == [("m --prompts a b --seeds 1", 1)]
+
+
 def test_old_end_markers_are_dropped() -> None:
     [statement] = lex("{% if True %}\n\\print x\n{% endif %} !END\n")
     assert statement.text.endswith("{% endif %}")

@@ -128,8 +128,15 @@ def lex(text: str, first_line: int = 1) -> Iterator[Statement]:
                 index += 1
             # older scripts end template blocks with a "!END" marker; it is not output
             block[-1] = re.sub(r"\s*!END\s*$", "", block[-1])
-            # "{{ model }} --option" lines go on with "-" lines, like any command
-            while index < len(lines) and lines[index].lstrip().startswith("-"):
+            # "{{ model }} --option" lines go on with "-" lines and after a trailing "\",
+            # like any command; the expansion is lexed again, which joins them
+            while index < len(lines):
+                if _continues(strip_comment(block[-1]))[1]:
+                    while index < len(lines) - 1 and _is_skippable(lines[index]):
+                        block.append(lines[index])
+                        index += 1
+                elif not lines[index].lstrip().startswith("-"):
+                    break
                 block.append(lines[index])
                 index += 1
             yield Statement("template", "\n".join(block), number)
