@@ -3,7 +3,7 @@
     .venv/bin/python bench/animation_memory.py
 
 Makes two small synthetic videos, 50 and 500 frames, and runs img2img over
-each with a tiny random model in a fresh dgenerate process, writing frames and
+each with the embedded model in a fresh dgenerate process, writing frames and
 an mp4. Frames are decoded, rendered and encoded one at a time, so the peak
 memory should not grow with the length of the input (target: the 500-frame
 run peaks within 10% of the 50-frame run).
@@ -16,8 +16,6 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-
-from _models import model_folder
 
 TARGET = 1.1
 
@@ -39,8 +37,8 @@ def make_video(path: Path, frames: int) -> None:
     write_animation(str(path), "mp4", 12.0, images)
 
 
-def peak(model: Path, video: Path, out: Path) -> int:
-    arguments = [str(model), "--image-seeds", str(video), "--inference-steps", "2",
+def peak(model: str, video: Path, out: Path) -> int:
+    arguments = [model, "--image-seeds", str(video), "--inference-steps", "2",
                  "--seeds", "1", "--output-path", str(out), "--output-overwrite"]
     completed = subprocess.run([sys.executable, "-c", CHILD, *arguments], capture_output=True,
                                text=True, check=True)
@@ -51,7 +49,7 @@ def peak(model: Path, video: Path, out: Path) -> int:
 
 
 def main() -> int:
-    model = model_folder("tiny")
+    model = "embedded:shapes"
     work = Path(tempfile.mkdtemp(prefix="dgenerate-bench-"))
     results = {}
     for frames in (50, 500):

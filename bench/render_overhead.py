@@ -6,6 +6,10 @@ Renders the same job - one prompt, one seed, a fixed number of steps, saved as
 PNG - with a plain diffusers script and with dgenerate (through its kernel, in
 the same process, after the model is loaded once by each), and prints the
 median wall time per job and the ratio. Target: dgenerate / diffusers <= 1.05.
+
+The workload is the embedded model (``embedded:shapes``) at its native 64 px;
+``--model random`` uses a larger random-weight model at 256 px instead, where
+the denoising itself dominates.
 """
 
 from __future__ import annotations
@@ -28,13 +32,16 @@ from dgenerate.kernel.render.plan import build_plan
 TARGET = 1.05
 
 
-def diffusers_job(pipeline, out: Path, steps: int) -> None:
+PROMPT = "a large red circle in the center, blue background"
+
+
+def diffusers_job(pipeline, out: Path, steps: int, size: int) -> None:
     import torch
 
     generator = torch.Generator("cpu").manual_seed(1)
     with torch.inference_mode():
-        image = pipeline(prompt="a red circle", num_inference_steps=steps, guidance_scale=5.0,
-                         generator=[generator], width=256, height=256).images[0]
+        image = pipeline(prompt=PROMPT, num_inference_steps=steps, guidance_scale=5.0,
+                         generator=[generator], width=size, height=size).images[0]
     image.save(out / "plain.png")
 
 
@@ -43,13 +50,20 @@ def main() -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--model", choices=("embedded", "random"), default="embedded")
     options = parser.parse_args()
 
     import torch
     from diffusers import StableDiffusionPipeline
 
     torch.set_num_threads(2)
-    model = model_folder("medium", unet_channels=(64, 128), vae_channels=32)
+    if options.model == "embedded":
+        from dgenerate.plugins_builtin.embedded_model import DEFAULT, embedded_model_folder
+
+        name, model, size = DEFAULT, embedded_model_folder(DEFAULT), 64
+    else:
+        model = model_folder("medium", unet_channels=(64, 128), vae_channels=32)
+        name, size = str(model), 256
     pipeline = StableDiffusionPipeline.from_pretrained(model, safety_checker=None,
                                                        requires_safety_checker=False)
     pipeline.set_progress_bar_config(disable=True)
@@ -57,17 +71,17 @@ def main() -> int:
     manager.autoload()
     context = KernelContext(manager)
     out = Path(tempfile.mkdtemp(prefix="dgenerate-bench-"))
-    arguments = [str(model), "--prompts", "a red circle", "--seeds", "1", "--inference-steps",
-                 str(options.steps), "--output-size", "256", "--output-path", str(out),
+    arguments = [name, "--prompts", PROMPT, "--seeds", "1", "--inference-steps",
+                 str(options.steps), "--output-size", str(size), "--output-path", str(out),
                  "--output-overwrite"]
     plan = build_plan(build_parser(manager).parse_args(arguments))
     render(context, plan)  # loads the model into dgenerate's cache
-    diffusers_job(pipeline, out, options.steps)  # warm-up
+    diffusers_job(pipeline, out, options.steps, size)  # warm-up
 
     plain, ours = [], []
     for _ in range(options.runs):  # interleaved, so machine noise hits both alike
         start = time.perf_counter()
-        diffusers_job(pipeline, out, options.steps)
+        diffusers_job(pipeline, out, options.steps, size)
         plain.append(time.perf_counter() - start)
         start = time.perf_counter()
         render(context, plan)

@@ -56,7 +56,10 @@ def test_hookspecs_module_exports_only_hooks() -> None:
 
 @pytest.mark.parametrize(("page", "arguments"), shell_examples(),
                          ids=lambda value: value if isinstance(value, str) else " ".join(value))
-def test_shell_examples_run(page: str, arguments: list[str]) -> None:
+def test_shell_examples_run(page: str, arguments: list[str], tmp_path) -> None:
+    if "--output-path" in arguments:  # renders land in a temporary folder, not in the repo
+        where = arguments.index("--output-path") + 1
+        arguments = [*arguments[:where], str(tmp_path / arguments[where]), *arguments[where + 1:]]
     result = run_dgenerate(*arguments, cwd=REPO)
     assert result.returncode == 0, f"{page}: {result.stderr}"
     assert result.stdout.strip()

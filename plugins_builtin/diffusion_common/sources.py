@@ -10,6 +10,8 @@ from collections.abc import Callable
 
 from dgenerate.plugin_api import DgenerateError
 
+from ..embedded_model import embedded_model_folder, is_embedded_name
+
 __all__ = ["MODEL_FILE_SUFFIXES", "ResolvedModel", "resolve_model"]
 
 MODEL_FILE_SUFFIXES = (".safetensors", ".ckpt", ".pt", ".pth", ".bin")
@@ -60,10 +62,13 @@ def resolve_model(path: str, *, fetch: Callable[[str], str], token: str | None,
                   offline: bool) -> ResolvedModel:
     """Classify ``model_path`` and bring files to disk where needed.
 
+    ``embedded:<name>`` names a model shipped with dgenerate (a folder).
     Hugging Face blob links are downloaded into the Hugging Face cache, other
     URLs into dgenerate's web cache (``fetch``); repository ids are left to the
     pipeline loader, which downloads only the files it needs.
     """
+    if is_embedded_name(path):
+        return ResolvedModel("folder", embedded_model_folder(path), path.split(":", 1)[1])
     name = os.path.basename(path.rstrip("/\\")) or path
     match = _HF_FILE_LINK.match(path)
     if match:
