@@ -39,6 +39,7 @@ __all__ = [
     "is_tensor_file",
     "parse_image_seed",
     "split_list",
+    "without_frame_slice",
 ]
 
 _SIZE = re.compile(r"^\s*\d+\s*(x\s*\d+\s*)?$", re.IGNORECASE)
@@ -287,6 +288,21 @@ def parse_image_seed(text: str) -> ImageSeed:
     seed = ImageSeed(text=text, **fields)  # type: ignore[arg-type]
     _check(seed)
     return seed
+
+
+def without_frame_slice(text: str) -> str:
+    """``text`` with its own ``frame-start=``/``frame-end=`` parts removed.
+
+    Output configs pin the frames with ``--frame-start``/``--frame-end``; a
+    seed's own slice would win over those, so it is dropped from the seed.
+    """
+    prefix, body = _strip_prefix(text)
+    parts = _split_raw(body, ";")
+    kept = [raw for raw in parts
+            if _Part.of(raw).key is None
+            or _Part.of(raw).key.lower().replace("_", "-") not in ("frame-start", "frame-end")]
+    joined = ";".join(kept)
+    return f"{prefix}:{joined}" if prefix else joined
 
 
 def _apply_positional(text: str, parts: Sequence, fields: dict[str, object]) -> None:

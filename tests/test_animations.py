@@ -113,6 +113,25 @@ def test_animation_and_frame_configs(tiny_sd: Path, tmp_path: Path, media: Path)
         assert np.array_equal(np.asarray(frame), np.asarray(repeated))
 
 
+def test_frame_config_of_a_seed_with_its_own_slice(tiny_sd: Path, tmp_path: Path,
+                                                   media: Path) -> None:
+    """The seed's frame-start/frame-end must not win over the frame the config pins."""
+    ok(tiny_sd, tmp_path / "first", "--image-seeds",
+       str(media / "kitten.gif") + ";64;frame-start=1;frame-end=2", "--output-configs")
+    frame_config = tmp_path / "first" / f"{STEM}_frame_2_step_1.dgen"
+    text = frame_config.read_text()
+    assert "frame-start=" not in text and "--frame-start 2 \\\n--frame-end 2" in text
+    again = run_cli("--file", str(frame_config), "--output-path", str(tmp_path / "again"),
+                    env=ENV)
+    assert again.exit_code == 0, again.stderr
+    assert names(tmp_path / "again") == [f"{STEM}_step_1.png"]
+    with Image.open(tmp_path / "first" / f"{STEM}_frame_2_step_1.png") as frame, \
+            Image.open(tmp_path / "again" / f"{STEM}_step_1.png") as repeated:
+        assert np.array_equal(np.asarray(frame), np.asarray(repeated))
+    animation_config = (tmp_path / "first" / f"ANIM_{STEM}_step_1.dgen").read_text()
+    assert "--frame-start 1 \\\n--frame-end 2" in animation_config
+
+
 def test_last_animations_variable(tiny_sd: Path, tmp_path: Path, media: Path) -> None:
     script = tmp_path / "s.dgen"
     script.write_text(textwrap.dedent(f"""

@@ -13,6 +13,7 @@ from dgenerate.kernel.imageseed import (
     is_tensor_file,
     parse_image_seed,
     split_list,
+    without_frame_slice,
 )
 from dgenerate.kernel.render.inputs import target_size
 from dgenerate.plugin_api import Size
@@ -128,3 +129,16 @@ def test_split_list_and_tensor_files() -> None:
 def test_target_size(original: tuple[int, int], resize: Resize | None, aspect: bool,
                      align: int, expected: tuple[int, int]) -> None:
     assert target_size(Size(*original), resize, aspect=aspect, align=align) == Size(*expected)
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("a.gif;frame-start=3;frame-end=5", "a.gif"),
+    ("a.gif;m.gif;frame_end=3", "a.gif;m.gif"),
+    ("images: a.gif, b.png;frame-start=2", "images: a.gif, b.png"),
+    ("a.gif;mask=m.png;resize=64x64", "a.gif;mask=m.png;resize=64x64"),
+    ('"x;frame-start=1.gif";FRAME-START=1', '"x;frame-start=1.gif"'),
+])
+def test_without_frame_slice_drops_only_the_slice(text: str, expected: str) -> None:
+    assert without_frame_slice(text) == expected
+    seed = parse_image_seed(without_frame_slice(text))
+    assert seed.frame_start is None and seed.frame_end is None

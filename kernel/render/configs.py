@@ -13,6 +13,7 @@ from typing import Any
 
 from dgenerate.plugin_api.render import Job
 
+from ..imageseed import without_frame_slice
 from ..version import VERSION
 from .grid import JobTemplate
 from .plan import RenderPlan
@@ -92,7 +93,10 @@ def job_config(plan: RenderPlan, template: JobTemplate, job: Job | None, *,
     if template.sigmas is not None:
         add(_option("--sigmas", template.sigmas))
     if template.image_seed is not None:
-        add(_option("--image-seeds", template.image_seed.text))
+        seed_text = template.image_seed.text
+        if frames is not None:  # the pinned frames, not the seed's own slice
+            seed_text = without_frame_slice(seed_text)
+        add(_option("--image-seeds", seed_text))
         add(_option("--image-seed-strengths", template.strength))
         if frames is not None:
             add(_option("--frame-start", frames[0]))
