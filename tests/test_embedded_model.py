@@ -75,17 +75,19 @@ PROMPTS = [
 
 
 def test_prompts_are_followed(tmp_path: Path) -> None:
-    """Colour of shape and background right in most renders of a small fixed subset."""
+    """Colours and position right in most renders of a small fixed subset."""
     files = render(tmp_path, "--prompts", *PROMPTS, "--seeds", "0", "1")
     assert len(files) == 8
-    right = 0
+    colours = positions = 0
     for path in files:
         job = int(path.stem.rsplit("_", 1)[1])  # step_N: prompts vary slowest, then seeds
         expected = check_quality.parse_prompt(PROMPTS[(job - 1) // 2])
         result = found(path)
-        right += result["colour"] == expected["colour"] and \
+        colours += result["colour"] == expected["colour"] and \
             result["background"] == expected["background"]
-    assert right >= 7, f"{right}/8 renders had both colours right"
+        positions += result["position"] == expected["position"]
+    assert colours >= 7, f"{colours}/8 renders had both colours right"
+    assert positions >= 7, f"{positions}/8 renders had the shape where the prompt said"
 
 
 def test_the_prompt_changes_the_picture(tmp_path: Path) -> None:
@@ -136,7 +138,7 @@ def test_inpaint_fills_the_mask_and_keeps_the_rest(tmp_path: Path) -> None:
     assert len(files) == 4
     original = data.render(scene).astype(float)
     # the mask acts on 8x8 latent cells and the decoder blends across a cell or so, so the
-    # check starts 10 px away from the mask's edge (a mask ignored moves these by ~85)
+    # check starts 10 px away from the mask's edge; a mask ignored moves these pixels by ~85
     outside = np.s_[:, 44:]
     floor = np.abs(vae_round_trip(original)[outside] - original[outside]).mean()
     for path in files:
@@ -144,8 +146,13 @@ def test_inpaint_fills_the_mask_and_keeps_the_rest(tmp_path: Path) -> None:
             result = np.asarray(image.convert("RGB")).astype(float)
         kept = np.abs(result[outside] - original[outside]).mean()
         # outside the mask the picture is the input, up to what the autoencoder loses anyway
-        assert kept < floor + 6, f"{path.name}: unmasked pixels moved by {kept:.1f} " \
-                                 f"(autoencoder alone: {floor:.1f})"
+        # plus a little: the decoder's attention lets a recoloured region tint the whole
+        # picture slightly (measured: +6 for a new background colour, +0 for the same one)
+        assert kept < floor + 10, f"{path.name}: unmasked pixels moved by {kept:.1f} " \
+                                  f"(autoencoder alone: {floor:.1f})"
+        right = result[:, 48:60].reshape(-1, 3).mean(axis=0)
+        assert check_quality.analyse(np.tile(right, (8, 8, 1)).astype(np.uint8))[
+            "background"] == "blue", f"{path.name}: the unmasked right side is {right}"
         if int(path.stem.rsplit("_", 1)[1]) <= 2:  # the first prompt (jobs 1 and 2)
             analysis = found(path)
             assert (analysis["colour"], analysis["background"]) == ("yellow", "blue"), path.name
@@ -190,3 +197,26 @@ def test_every_example_script_runs(tmp_path: Path) -> None:
         assert image.size == (256, 256)  # the resize post-processor ran
     for path in (tmp_path / "recolour/green").glob("*.png"):
         assert found(path)["colour"] == "green", path.name
+
+
+# diffusers' multistep schedulers and torchsde warn about numpy 2 and float rounding, per step
+@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")
+def test_every_compatible_scheduler_renders(tmp_path: Path) -> None:
+    """Every scheduler ``--schedulers help`` offers can be built and run (their extra
+    packages, scipy and torchsde, are installed; an EDM scheduler gets usable defaults)."""
+    listing = run_cli(MODEL, "--schedulers", "help", env=ENV)
+    assert listing.exit_code == 0, listing.stderr
+    names = [line.strip().strip('"') for line in listing.stdout.splitlines()
+             if line.strip().startswith('"')]
+    assert {"LMSDiscreteScheduler", "DPMSolverSDEScheduler", "EDMEulerScheduler"} <= set(names)
+    files = render(tmp_path, "--prompts", "a red circle", "--seeds", "0", "--schedulers",
+                   *names, steps="3")
+    assert sorted(path.name.split("_")[0] for path in files) == sorted(names)
+
+
+def test_ddim_keeps_the_colours(tmp_path: Path) -> None:
+    """DDIM and DDPM clip latents unless the model's scheduler config says not to."""
+    files = render(tmp_path, "--prompts", "a small red triangle on the right, blue background",
+                   "--seeds", "0", "--schedulers", "DDIMScheduler", "DDPMScheduler")
+    for path in files:
+        assert (found(path)["colour"], found(path)["background"]) == ("red", "blue"), path.name

@@ -40,6 +40,15 @@ def _class(name: str, compatible: list[str]) -> Any:
     return getattr(diffusers, name)
 
 
+def _settings_for(cls: Any, config: Any) -> dict[str, Any]:
+    """``config`` without the unset (None) values that would override a real default of
+    ``cls``: another scheduler's ``sigma_min=None`` means "derive it", EDM's means nothing."""
+    defaults = {name: parameter.default
+                for name, parameter in inspect.signature(cls.__init__).parameters.items()}
+    return {key: value for key, value in dict(config).items()
+            if value is not None or defaults.get(key) is None}
+
+
 def build_scheduler(uri: str, current: Any, original_config: Any,
                     context: PluginContext) -> Any:
     """A new scheduler from ``uri``, its settings cloned from ``original_config`` unless
@@ -50,7 +59,7 @@ def build_scheduler(uri: str, current: Any, original_config: Any,
     clone = values.pop("clone_config", True)
     try:
         if clone:
-            return cls.from_config(original_config, **values)
+            return cls.from_config(_settings_for(cls, original_config), **values)
         return cls(**values)
     except (TypeError, ValueError) as error:
         raise DgenerateError(f"--schedulers {uri!r}: {error}") from None
