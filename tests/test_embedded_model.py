@@ -220,3 +220,14 @@ def test_ddim_keeps_the_colours(tmp_path: Path) -> None:
                    "--seeds", "0", "--schedulers", "DDIMScheduler", "DDPMScheduler")
     for path in files:
         assert (found(path)["colour"], found(path)["background"]) == ("red", "blue"), path.name
+
+
+def test_a_pipeline_failure_names_the_job_and_the_scheduler(tmp_path: Path) -> None:
+    """diffusers' PNDM without skipped Runge-Kutta steps cannot do 3 steps; its message alone
+    ("operands could not be broadcast") would not tell the user what to change."""
+    result = run_cli(MODEL, "--prompts", "a red circle", "--schedulers",
+                     "PNDMScheduler;skip-prk-steps=false", "--inference-steps", "3",
+                     "--output-path", str(tmp_path / "out"), env=ENV)
+    assert result.exit_code == 1
+    assert "cannot run job 1 (PNDMScheduler, 3 steps): " in result.stderr
+    assert "Traceback" not in result.stderr and not (tmp_path / "out").exists()

@@ -195,7 +195,10 @@ class StableDiffusion(ModelType):
             with torch.inference_mode():
                 result = pipeline(**arguments, callback_on_step_end=step_done)
         except (ValueError, TypeError) as error:
-            raise DgenerateError(f"model type sd cannot run job {job.number}: {error}") from error
+            # diffusers' own message rarely says which setting it disliked: name the likely ones
+            setting = f"{type(pipeline.scheduler).__name__}, {job.inference_steps} steps"
+            raise DgenerateError(f"model type sd cannot run job {job.number} ({setting}): "
+                                 f"{error}") from error
         finally:
             progress.close()
         info = {"scheduler": type(pipeline.scheduler).__name__}
