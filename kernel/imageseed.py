@@ -236,14 +236,14 @@ def _parse_adapters(text: str, value: str) -> tuple[tuple[AdapterImage, ...], ..
 
 @dataclasses.dataclass(frozen=True)
 class _Part:
-    key: str | None
+    key: str | None  # lower case, with - for _
     value: str  # raw: list values are unquoted by split_list
 
     @classmethod
     def of(cls, raw: str) -> _Part:
         match = _KEY.match(raw)
         if match:
-            return cls(match.group(1), match.group(2))
+            return cls(match.group(1).lower().replace("_", "-"), match.group(2))
         return cls(None, raw.strip())
 
 
@@ -297,11 +297,9 @@ def without_frame_slice(text: str) -> str:
     seed's own slice would win over those, so it is dropped from the seed.
     """
     prefix, body = _strip_prefix(text)
-    parts = _split_raw(body, ";")
-    kept = [raw for raw in parts
-            if _Part.of(raw).key is None
-            or _Part.of(raw).key.lower().replace("_", "-") not in ("frame-start", "frame-end")]
-    joined = ";".join(kept)
+    first, *rest = _split_raw(body, ";")  # the first part is always the image, as in parsing
+    kept = [raw for raw in rest if _Part.of(raw).key not in ("frame-start", "frame-end")]
+    joined = ";".join([first, *kept])
     return f"{prefix}:{joined}" if prefix else joined
 
 
@@ -326,7 +324,7 @@ def _apply_keywords(text: str, parts: Sequence, fields: dict[str, object], *,
                     positional_used: bool) -> None:
     seen: set[str] = set()
     for part in parts:
-        key = part.key.lower().replace("_", "-")
+        key = part.key
         value = part.value.strip()
         if key not in _KEYWORDS:
             raise _fail(text, f"unknown argument {key!r}; the arguments are "
