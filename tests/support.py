@@ -6,12 +6,39 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # imported when used: conftest imports this module before pytest loads
+    # dgenerate.plugin_api.testing as its plugin, which must come first to be assert-rewritten
+    from dgenerate.plugin_api.testing import CliResult
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples" / "writing_plugins"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 MEDIA = REPO.parent / "shared" / "media"
 DGENERATE = Path(sys.executable).with_name("dgenerate")
+#: only the builtin plugins (none that happen to be installed beside them)
+BUILTIN_ONLY = {"DGENERATE_DISABLE_PLUGINS": "*"}
+
+
+def render_quick(model: str | Path, out: Path, *args: str) -> CliResult:
+    """Render ``model`` with 2 inference steps into ``out``, in process."""
+    from dgenerate.plugin_api.testing import run_cli
+
+    return run_cli(str(model), "--output-path", str(out), "--inference-steps", "2", *args,
+                   env=BUILTIN_ONLY)
+
+
+def render_ok(model: str | Path, out: Path, *args: str) -> CliResult:
+    """:func:`render_quick` that must succeed."""
+    result = render_quick(model, out, *args)
+    assert result.exit_code == 0, result.stderr
+    return result
+
+
+def names(folder: Path) -> list[str]:
+    """The names of the files in ``folder``, sorted."""
+    return sorted(path.name for path in folder.iterdir())
 
 
 def clean_environment(**changes: str) -> dict[str, str]:

@@ -12,23 +12,18 @@ from PIL import Image
 from dgenerate.kernel.media.reading import open_media
 from dgenerate.plugin_api.testing import run_cli
 
-ENV = {"DGENERATE_DISABLE_PLUGINS": "*"}
+from .support import BUILTIN_ONLY as ENV
+from .support import names, render_ok, render_quick
+
 STEM = "s_1_st_0-8_g_5-0_i_2"
 
 
 def render(model: Path, out: Path, *args: str):
-    return run_cli(str(model), "--output-path", str(out), "--inference-steps", "2",
-                   "--seeds", "1", *args, env=ENV)
+    return render_quick(model, out, "--seeds", "1", *args)
 
 
 def ok(model: Path, out: Path, *args: str):
-    result = render(model, out, *args)
-    assert result.exit_code == 0, result.stderr
-    return result
-
-
-def names(folder: Path) -> list[str]:
-    return sorted(path.name for path in folder.iterdir())
+    return render_ok(model, out, "--seeds", "1", *args)
 
 
 def test_gif_slice_to_frames_and_mp4(tiny_sd: Path, tmp_path: Path, media: Path) -> None:

@@ -219,7 +219,8 @@ def test_ddim_keeps_the_colours(tmp_path: Path) -> None:
     files = render(tmp_path, "--prompts", "a small red triangle on the right, blue background",
                    "--seeds", "0", "--schedulers", "DDIMScheduler", "DDPMScheduler")
     for path in files:
-        assert (found(path)["colour"], found(path)["background"]) == ("red", "blue"), path.name
+        result = found(path)
+        assert (result["colour"], result["background"]) == ("red", "blue"), path.name
 
 
 def test_a_pipeline_failure_names_the_job_and_the_scheduler(tmp_path: Path) -> None:

@@ -12,23 +12,10 @@ from PIL import Image
 from dgenerate.kernel.render.writer import read_user_comment
 from dgenerate.plugin_api.testing import run_cli
 
-ENV = {"DGENERATE_DISABLE_PLUGINS": "*"}
-
-
-def render(model: Path, out: Path, *args: str):
-    result = run_cli(str(model), "--output-path", str(out), "--inference-steps", "2", *args,
-                     env=ENV)
-    return result
-
-
-def ok(model: Path, out: Path, *args: str):
-    result = render(model, out, *args)
-    assert result.exit_code == 0, result.stderr
-    return result
-
-
-def names(folder: Path) -> list[str]:
-    return sorted(path.name for path in folder.iterdir())
+from .support import BUILTIN_ONLY as ENV
+from .support import names
+from .support import render_ok as ok
+from .support import render_quick as render
 
 
 def pixels(path: Path) -> np.ndarray:
