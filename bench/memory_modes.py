@@ -42,7 +42,7 @@ print(json.dumps({"peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 
 
 def peak(model: Path, modes: str) -> int:
-    media = REPO.parent / "shared" / "media"
+    media = REPO / "examples" / "media"
     completed = subprocess.run([sys.executable, "-c", CHILD, str(model), str(media), modes],
                                capture_output=True, text=True, check=True)
     return json.loads(completed.stdout.strip().splitlines()[-1])["peak_kib"]

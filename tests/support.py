@@ -15,7 +15,8 @@ if TYPE_CHECKING:  # imported when used: conftest imports this module before pyt
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples" / "writing_plugins"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-MEDIA = REPO.parent / "shared" / "media"
+#: photos, masks and animations the tests and docs use (copies kept in the repository)
+MEDIA = REPO / "examples" / "media"
 DGENERATE = Path(sys.executable).with_name("dgenerate")
 #: only the builtin plugins (none that happen to be installed beside them)
 BUILTIN_ONLY = {"DGENERATE_DISABLE_PLUGINS": "*"}

@@ -78,3 +78,28 @@ def test_readme_starts_with_the_two_commands_and_ci_runs_the_second() -> None:
     assert len(commands) == 2
     assert commands[0].startswith("bash tools/install.sh &&")
     assert commands[1] in (REPO / ".ci" / "run").read_text()
+
+
+_NEIGHBOUR = "shared"  # the folder beside the repository in development; not in a clone
+_OUTSIDE = re.compile(rf"\.\./{_NEIGHBOUR}|{_NEIGHBOUR}/media|[\"']{_NEIGHBOUR}[\"']\s*/")
+
+
+def test_nothing_reaches_outside_the_repository() -> None:
+    """A user's clone has no neighbouring folders: tests, docs and examples use only
+    files inside the repository (examples/media holds the photos and animations)."""
+    offenders = []
+    for folder in ("tests", "docs", "examples", "bench"):
+        for path in sorted((REPO / folder).rglob("*")):
+            if path.suffix in (".py", ".md", ".dgen", ".toml", ".sh") and _OUTSIDE.search(
+                    path.read_text(encoding="utf-8")):
+                offenders.append(str(path.relative_to(REPO)))
+    if _OUTSIDE.search((REPO / "README.md").read_text()):
+        offenders.append("README.md")
+    assert offenders == [], f"these files reach outside the repository: {offenders}"
+
+
+def test_media_used_by_tests_and_docs_is_in_the_repository() -> None:
+    media = REPO / "examples" / "media"
+    expected = {"horse1.jpg", "horse1-mask.jpg", "dog-on-bench.png", "kitten.gif",
+                "horse-ride.mp4"}
+    assert expected <= {path.name for path in media.iterdir()}

@@ -1,7 +1,7 @@
 """Example plugin in a single file: a sub-command printing image sizes.
 
     dgenerate --plugin-modules examples/writing_plugins/sub_command/image_info.py \
-        --sub-command image-info ../shared/media/*.jpg
+        --sub-command image-info examples/media/*.jpg
 
 A sub-command this small can live in its registration module: importing it
 costs nothing, so the target is the class itself instead of a string.
