@@ -151,10 +151,14 @@ def test_shell_errors_and_operators() -> None:
     ("#! dgenerate 0.1.0", "0.1.0", False),
     ("#! dgenerate 0.1.0", "0.1.5", False),
     ("#! dgenerate 0.2.0", "0.1.0", True),
-    ("#! dgenerate 5.0.0", "0.1.0", True),
     ("#! dgenerate 1.2.0", "1.4.0", False),
     ("#! dgenerate 1.5.0", "1.4.0", True),
     ("#! /usr/bin/env dgenerate --file", "0.1.0", False),
+    # the config language of 5.0.0 is implemented: every 5.x script runs as written
+    ("#! dgenerate 5.0.0", "0.1.0", False),
+    ("#! dgenerate 5.3.1", "0.1.0", False),
+    ("#! dgenerate 4.5.0", "0.1.0", True),
+    ("#! dgenerate 6.0.0", "0.1.0", True),
 ])
 def test_version_lines(line: str, running: str, warns: bool) -> None:
     assert bool(check_version_line(line, running)) is warns

@@ -309,7 +309,9 @@ def test_file_directives(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Non
     ("\\echo 'unterminated", "is never closed"),
     ("\\echo *.nothing-matches", "the glob '*.nothing-matches' matches no files"),
     ("\\prnt hello", "unknown directive \\prnt; did you mean \\print?"),
-    ("\\print {{ undefined_variable }}", "'undefined_variable' is undefined"),
+    ("\\print {{ undefined_variable.attribute }}", "'undefined_variable' is undefined"),
+    ("\\exit 256", "the status '256' is above 255"),
+    ("\\exit -1", "usage is \\exit [STATUS], STATUS a whole number from 0 to 255"),
     ("\\print {{ 1 + }}", "template syntax error"),
     ("\\clear_object_cache nonsense", "unknown object cache 'nonsense'"),
     ("\\exec false", "\\exec failed with exit status 1"),
@@ -465,10 +467,88 @@ def test_meta_options_are_refused_inside_scripts(tmp_path: Path) -> None:
 
 
 def test_version_line_warning(tmp_path: Path) -> None:
-    result = script(tmp_path, "#! dgenerate 5.0.0\n\\print ok\n")
+    result = script(tmp_path, "\\print ok\n#! dgenerate 6.1.0\n")
     assert result.exit_code == 0 and result.stdout == "ok\n"
-    assert f"{tmp_path / 'script.dgen'}, line 1: the script was written for dgenerate 5.0.0" in (
+    assert f"{tmp_path / 'script.dgen'}, line 2: the script was written for dgenerate 6.1.0" in (
         result.stderr)
+
+
+@pytest.mark.parametrize("version", ["5.0.0", "5.4.2"])
+def test_scripts_written_for_dgenerate_5_run_without_a_warning(tmp_path: Path,
+                                                               version: str) -> None:
+    result = script(tmp_path, f"#! /usr/bin/env dgenerate --file\n#! dgenerate {version}\n"
+                              "\\print ok\n")
+    assert (result.exit_code, result.stdout, result.stderr) == (0, "ok\n", "")
+
+
+def test_undefined_variables_expand_to_nothing_with_one_warning_each(tmp_path: Path) -> None:
+    result = script(tmp_path, """\
+        \\print [{{ auth_token }}]
+        \\print [{{ auth_token }}{{ other }}]
+        {% for item in missing_list %}
+        \\print never
+        {% endfor %}
+        \\print {{ 'yes' if maybe is defined else 'no' }} {{ 'set' if maybe else 'unset' }}
+        """)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines() == ["[]", "[]", "no unset"]
+    warnings = [line for line in result.stderr.splitlines() if "is not defined" in line]
+    where = tmp_path / "script.dgen"
+    assert warnings == [
+        f"dgenerate: warning: {where}, line 1: the template variable 'auth_token' is not "
+        "defined, so it expands to nothing (--strict-templates makes this an error)",
+        f"dgenerate: warning: {where}, line 2: the template variable 'other' is not defined, "
+        "so it expands to nothing (--strict-templates makes this an error)",
+        f"dgenerate: warning: {where}, line 3: the template variable 'missing_list' is not "
+        "defined, so it expands to nothing (--strict-templates makes this an error)"]
+
+
+@pytest.mark.parametrize(("arguments", "environment"), [
+    (("--strict-templates",), {}), ((), {"DGENERATE_STRICT_TEMPLATES": "1"})])
+def test_strict_templates_make_undefined_variables_errors(tmp_path: Path, arguments: tuple,
+                                                          environment: dict) -> None:
+    path = tmp_path / "strict.dgen"
+    path.write_text("\\print {{ 'fine' if x is not defined }}\n\\print {{ auth_token }}\n"
+                    "\\print never\n")
+    result = run_cli("--file", str(path), *arguments, env={**ENV, **environment})
+    assert (result.exit_code, result.stdout) == (1, "fine\n")
+    assert f"{path}, line 2: " in result.stderr and "'auth_token' is undefined" in result.stderr
+
+
+@pytest.mark.parametrize("name", ["nested", "symtable", "user_symbols", "config", "writer",
+                                  "minimal", "use_numpy"])
+def test_setp_variables_never_collide_with_the_evaluator(tmp_path: Path, name: str) -> None:
+    lines = output(tmp_path, f"""\
+        \\setp {name} [1, 2]
+        \\setp total {name} + [3]
+        \\print {{{{ {name} }}}} {{{{ total }}}}
+        """)
+    assert lines == ["[1, 2] [1, 2, 3]"]
+
+
+def test_binary_files_and_folders_are_not_scripts(tmp_path: Path) -> None:
+    (tmp_path / "image.png").write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR")
+    (tmp_path / "latin1.dgen").write_bytes(b"\\print caf\xe9\n")
+    (tmp_path / "folder").mkdir()
+    cases = [(str(tmp_path / "image.png"), "is not a config script: it is a binary file"),
+             (str(tmp_path / "latin1.dgen"), "is not UTF-8 text (byte 11 is 0xe9)"),
+             (str(tmp_path / "folder"), "is a folder; give config script files")]
+    for path, message in cases:
+        result = run_cli("--file", path, env=ENV)
+        assert result.exit_code == 1, path
+        assert result.stderr.startswith(f"dgenerate: error: --file {path!r}")
+        assert message in result.stderr and "Traceback" not in result.stderr
+    piped = subprocess.run([str(Path(sys.executable).with_name("dgenerate"))],
+                           input=b"\x00\x01binary", capture_output=True,
+                           env=clean_environment(DGENERATE_DISABLE_PLUGINS="*"), check=False)
+    assert piped.returncode == 1
+    assert b"standard input is not a config script: it is a binary file" in piped.stderr
+
+
+def test_only_exact_option_names_are_taken_from_the_command_line(tmp_path: Path) -> None:
+    lines = output(tmp_path, "\\print {{ injected_args }} {{ injected_verbose }}\n",
+                   "-o", "out", "-vt", "-vs", "-var", "fp16", "--set", "x=1", "-v")
+    assert lines == ["['-o', 'out', '-vt', '-vs', '-var', 'fp16'] True"]
 
 
 def test_stdin_and_shell_modes(tmp_path: Path) -> None:
@@ -479,7 +559,7 @@ def test_stdin_and_shell_modes(tmp_path: Path) -> None:
     assert (piped.returncode, piped.stdout) == (0, "from stdin\n")
     shell = subprocess.run(
         [str(Path(sys.executable).with_name("dgenerate")), "--shell"],
-        input="\\set x 1\n\n\\print {{ x }}\n\n\\print {{ nope }}\n\n\\print still here\n",
+        input="\\set x 1\n\n\\print {{ x }}\n\n\\print {{ nope.x }}\n\n\\print still here\n",
         capture_output=True, text=True, env=environment, check=False)
     assert shell.returncode == 0
     assert shell.stdout == "1\nstill here\n"
@@ -500,6 +580,8 @@ def test_startup_script(tmp_path: Path) -> None:
     ran = run_dgenerate("--file", str(tmp_path / "s.dgen"), env=environment)
     assert (ran.returncode, ran.stdout) == (0, "yes 1\n")
     init.write_text("\\print {{ broken\n")
-    warned = run_dgenerate("--file", str(tmp_path / "s.dgen"), env=environment)
+    warned = run_dgenerate("--file", str(tmp_path / "s.dgen"), "--strict-templates",
+                           env=environment)
     assert warned.returncode == 1  # the variable from init is gone now
     assert "warning: the startup script failed" in warned.stderr
+    assert "'from_init' is undefined" in warned.stderr

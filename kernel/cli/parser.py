@@ -21,7 +21,7 @@ config scripts and sub-commands. Features come from plugins; the --X-help
 options list what is installed."""
 
 #: Options that only the real command line takes: they choose and feed a config script.
-CONFIG_DESTS = frozenset({"file", "shell", "no_stdin", "assignments"})
+CONFIG_DESTS = frozenset({"file", "shell", "no_stdin", "assignments", "strict_templates"})
 
 #: Options about the program itself rather than one render.
 META_DESTS = frozenset(
@@ -122,6 +122,10 @@ def _kernel_options(parser: argparse.ArgumentParser) -> None:
     config.add_argument("--no-stdin", action="store_true",
                         help="Never read a config script from standard input (for programs "
                              "that start dgenerate without connecting it).")
+    config.add_argument("--strict-templates", action="store_true",
+                        help="Make undefined template variables errors. By default they expand "
+                             "to nothing with a warning, as in dgenerate 5.0.0 (also: "
+                             "DGENERATE_STRICT_TEMPLATES=1).")
     config.add_argument("--set", dest="assignments", action=_Assign, nargs="+",
                         metavar="VARIABLE=VALUE", default=[],
                         help="Set template variables before the script runs, like \\set.")

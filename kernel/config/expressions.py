@@ -18,7 +18,11 @@ __all__ = ["evaluate"]
 def evaluate(expression: str, names: Mapping[str, Any]) -> Any:
     from asteval import Interpreter
 
-    interpreter = Interpreter(user_symbols=dict(names), no_print=True, minimal=False)
+    interpreter = Interpreter(no_print=True, minimal=False)
+    # names go into the symbol table one by one: asteval passes ``user_symbols`` to its own
+    # functions as keyword arguments, so a script variable called ``nested`` collided
+    for name, value in names.items():
+        interpreter.symtable[name] = value
     result = interpreter.eval(expression, show_errors=False, raise_errors=False)
     if interpreter.error:
         kind, message = interpreter.error[0].get_error()

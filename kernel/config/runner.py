@@ -85,6 +85,7 @@ class ConfigRunner:
         offline_mode: bool = False,
         invoke: Callable[[KernelContext, list[str]], Any] | None = None,
         warn: Callable[[str], None] | None = None,
+        strict_templates: bool = False,
     ) -> None:
         from .context import ScriptContext
 
@@ -92,6 +93,8 @@ class ConfigRunner:
         self.injected_args = list(injected_args)
         self.verbose = verbose
         self.offline_mode = offline_mode
+        self.strict_templates = strict_templates
+        self._undefined_warned: set[str] = set()
         self._invoke = invoke
         self._warn = warn or (lambda message: print(f"dgenerate: warning: {message}",
                                                     file=sys.stderr))
@@ -128,7 +131,7 @@ class ConfigRunner:
         if self._renderer is None or self._renderer_generation != self.manager.generation:
             from .templates import TemplateRenderer
 
-            self._renderer = TemplateRenderer(self.functions())
+            self._renderer = TemplateRenderer(self.functions(), strict=self.strict_templates)
             self._renderer_generation = self.manager.generation
         return self._renderer
 
@@ -145,7 +148,21 @@ class ConfigRunner:
         return functions
 
     def render(self, text: str) -> str:
-        return self.renderer.render(text, self.variables)
+        renderer = self.renderer
+        rendered = renderer.render(text, self.variables)
+        self._warn_undefined(renderer.undefined_names)
+        return rendered
+
+    def _warn_undefined(self, names: Sequence[str]) -> None:
+        """Warn once per session about each undefined variable a line used (it expanded to
+        nothing, as in dgenerate 5.0.0), naming the script and line."""
+        for name in dict.fromkeys(names):
+            if name in self._undefined_warned:
+                continue
+            self._undefined_warned.add(name)
+            self._warn(f"{self.source.name}, line {self._current_line - self.line_offset}: "
+                       f"the template variable {name!r} is not defined, so it expands to "
+                       "nothing (--strict-templates makes this an error)")
 
     def expand(self, text: str) -> str:
         from .envvars import expand_env

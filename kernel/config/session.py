@@ -23,25 +23,39 @@ from .variables import invocation_variables
 
 __all__ = ["make_runner", "run_scripts"]
 
-_META = (("--file", "+"), ("--shell", 0), ("--no-stdin", 0), ("--set", "+"), ("--setp", "+"),
-         ("--plugin-modules", "+"), ("-v", 0), ("--verbose", 0), ("-ofm", 0),
-         ("--offline-mode", 0))
+#: The options that belong to dgenerate itself, not to the invocations of a script: True for
+#: those that take values (one or more, up to the next option).
+_META = {"--file": True, "--shell": False, "--no-stdin": False, "--strict-templates": False,
+         "--set": True, "--setp": True, "--plugin-modules": True, "-v": False,
+         "--verbose": False, "-ofm": False, "--offline-mode": False}
 
 
 def injected_arguments(arguments: Sequence[str]) -> list[str]:
-    """The command line minus the meta options: what is appended to each invocation."""
-    parser = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
-    for flag, nargs in _META:
-        if nargs == 0:
-            parser.add_argument(flag, action="store_true")
-        else:
-            parser.add_argument(flag, nargs=nargs, action="append")
-    _, rest = parser.parse_known_args(list(arguments))
+    """The command line minus the meta options: what is appended to each invocation.
+
+    Only exact spellings are meta options (argparse would read ``-o`` as a prefix of
+    ``-ofm`` and ``-vt`` as ``-v t``), so every render option reaches the script.
+    """
+    rest: list[str] = []
+    index = 0
+    while index < len(arguments):
+        argument = arguments[index]
+        index += 1
+        flag, equals, _ = argument.partition("=")
+        if flag in _META and _META[flag] and equals:
+            continue
+        if argument not in _META:
+            rest.append(argument)
+            continue
+        if _META[argument]:
+            while index < len(arguments) and not arguments[index].startswith("-"):
+                index += 1
     return rest
 
 
 def make_runner(context: KernelContext, *, injected: Sequence[str] = (),
-                plugin_modules: Sequence[str] = ()) -> ConfigRunner:
+                plugin_modules: Sequence[str] = (), strict_templates: bool = False
+                ) -> ConfigRunner:
     """A runner whose invocations render through the kernel and set the ``last_*`` variables."""
     from ..cli.commands import invoke
 
@@ -54,7 +68,7 @@ def make_runner(context: KernelContext, *, injected: Sequence[str] = (),
 
     runner = ConfigRunner(context.manager, injected_args=injected, plugin_modules=plugin_modules,
                           verbose=context.verbose, offline_mode=context.offline_mode,
-                          invoke=run_invocation)
+                          invoke=run_invocation, strict_templates=strict_templates)
     return runner
 
 
@@ -73,13 +87,47 @@ def _assign(runner: ConfigRunner, assignments: Sequence[tuple[str, str]]) -> Non
 
 
 def _files(patterns: Sequence[str]) -> list[str]:
+    """The script files the patterns name, in order; a folder or a pattern matching only
+    folders is an error rather than nothing to run."""
     files = []
     for pattern in patterns:
         matches = sorted(glob.glob(os.path.expanduser(pattern)))
         if not matches:
             raise DgenerateError(f"--file {pattern!r}: no such file")
-        files.extend(match for match in matches if os.path.isfile(match))
+        found = [match for match in matches if os.path.isfile(match)]
+        if not found:
+            what = "is a folder" if len(matches) == 1 else "matches only folders"
+            raise DgenerateError(f"--file {pattern!r} {what}; give config script files")
+        files.extend(found)
     return files
+
+
+def decode_script(data: bytes, name: str) -> str:
+    """The text of a config script; binary data (an image given by mistake ...) is refused
+    instead of running as whatever lines it happens to contain."""
+    if b"\0" in data:
+        raise DgenerateError(f"{name} is not a config script: it is a binary file")
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise DgenerateError(f"{name} is not a config script: it is not UTF-8 text (byte "
+                             f"{error.start + 1} is {data[error.start]:#04x})") from None
+
+
+def _read_file(path: str) -> str:
+    try:
+        with open(path, "rb") as file:
+            data = file.read()
+    except OSError as error:
+        raise DgenerateError(f"--file {path!r}: cannot read it: {error.strerror}") from None
+    return decode_script(data, f"--file {path!r}")
+
+
+def _read_stdin() -> str:
+    binary = getattr(sys.stdin, "buffer", None)  # a replaced sys.stdin may be text only
+    if binary is None:
+        return sys.stdin.read()
+    return decode_script(binary.read(), "standard input")
 
 
 def _shell(runner: ConfigRunner) -> int:
@@ -114,7 +162,8 @@ def run_scripts(context: KernelContext, options: argparse.Namespace,
                 arguments: Sequence[str]) -> int:
     """Run the config script(s) the command line names; return the exit status."""
     runner = make_runner(context, injected=injected_arguments(arguments),
-                         plugin_modules=options.plugin_modules)
+                         plugin_modules=options.plugin_modules,
+                         strict_templates=options.strict_templates)
     try:
         run_startup_script(runner)
         _assign(runner, options.assignments or [])
@@ -122,11 +171,10 @@ def run_scripts(context: KernelContext, options: argparse.Namespace,
             return _shell(runner)
         if options.file:
             for path in _files(options.file):
-                with open(path, encoding="utf-8") as file:
-                    text = file.read()
-                runner.run(text, ScriptSource(path, os.path.dirname(os.path.abspath(path))))
+                runner.run(_read_file(path),
+                           ScriptSource(path, os.path.dirname(os.path.abspath(path))))
         else:
-            runner.run(sys.stdin.read(), ScriptSource("<stdin>"))
+            runner.run(_read_stdin(), ScriptSource("<stdin>"))
     except ScriptExit as exit_request:
         return exit_request.code
     return 0

@@ -14,7 +14,7 @@ from typing import Any
 from dgenerate.plugin_api.render import Job
 
 from ..imageseed import without_frame_slice
-from ..version import VERSION
+from ..version import LANGUAGE_VERSION, VERSION
 from .grid import JobTemplate
 from .plan import RenderPlan
 
@@ -122,7 +122,7 @@ def job_config(plan: RenderPlan, template: JobTemplate, job: Job | None, *,
     if plan.output.image_format != "png":
         add(_option("--image-format", plan.output.image_format))
     body = " \\\n".join(lines)
-    return f"#! /usr/bin/env dgenerate --file\n#! dgenerate {VERSION}\n\n{body}\n"
+    return f"#! /usr/bin/env dgenerate --file\n#! dgenerate {LANGUAGE_VERSION}\n\n{body}\n"
 
 
 def auto1111_parameters(template: JobTemplate, job: Job, seed: int, info: dict[str, Any],
