@@ -11,7 +11,9 @@ Everything is built locally from random weights; nothing is downloaded.
   the LDM key layout with :func:`ldm_state_dict`, and writes a ``.safetensors``
   file, a pickle ``.ckpt``, a v1-inference style ``.yaml`` and the config-only
   files that ``from_single_file`` looks up in the hub cache.
-* :class:`FileServer` serves files on 127.0.0.1 from a thread and counts requests.
+* :class:`FileServer` serves files on 127.0.0.1 from a thread and counts requests;
+  a route can also misbehave (announce a wrong ``Content-Length``, trickle its body
+  slowly, end with a connection reset) to test how downloads fail.
 """
 
 from __future__ import annotations
@@ -21,7 +23,10 @@ import hashlib
 import http.server
 import os
 import shutil
+import socket
+import struct
 import threading
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -346,6 +351,10 @@ class Route:
     body: bytes
     status: int = 200
     headers: dict[str, str] = dataclasses.field(default_factory=dict)
+    length: int | None = None  # the Content-Length sent: len(body) if None, none if negative
+    chunk: int = 0  # send the body in pieces of this many bytes (0: all at once) ...
+    delay: float = 0.0  # ... sleeping this long before each piece
+    reset: bool = False  # end with a TCP reset instead of a clean close
 
 
 class FileServer:
@@ -367,18 +376,36 @@ class FileServer:
                     server.hits[path] = server.hits.get(path, 0) + 1
                 route = server.routes.get(path, Route(b"not found", 404))
                 self.send_response(route.status)
-                self.send_header("Content-Length", str(len(route.body)))
+                length = len(route.body) if route.length is None else route.length
+                if length >= 0:
+                    self.send_header("Content-Length", str(length))
                 for key, value in route.headers.items():
                     self.send_header(key, value)
                 self.end_headers()
-                self.wfile.write(route.body)
+                try:
+                    self.send_body(route)
+                except (BrokenPipeError, ConnectionResetError):  # the client gave up
+                    return
+                if route.reset:  # close now, discarding the queue: the client sees ECONNRESET
+                    self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                               struct.pack("ii", 1, 0))
+                    self.connection.close()
+
+            def send_body(self, route: Route) -> None:
+                size = route.chunk or max(len(route.body), 1)
+                for start in range(0, len(route.body), size):
+                    time.sleep(route.delay)
+                    self.wfile.write(route.body[start:start + size])
+                    self.wfile.flush()
 
             def log_message(self, format: str, *args: Any) -> None:  # keep test output clean
                 pass
 
         self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        # a short poll interval: stop() waits for the loop to notice, once per test
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,),
+                                        daemon=True)
 
     @property
     def base(self) -> str:
@@ -386,10 +413,16 @@ class FileServer:
         return f"http://{host}:{port}"
 
     def add(self, path: str, body: bytes | Path, status: int = 200,
-            headers: Mapping[str, str] | None = None) -> str:
-        """Serve ``body`` (bytes or a file's content) at ``path``; returns its URL."""
+            headers: Mapping[str, str] | None = None, *, length: int | None = None,
+            chunk: int = 0, delay: float = 0.0, reset: bool = False) -> str:
+        """Serve ``body`` (bytes or a file's content) at ``path``; returns its URL.
+
+        The keywords make the route misbehave (see :class:`Route`): e.g. ``length=1000``
+        with a shorter body is a connection closed early, ``chunk=1, delay=0.1`` a trickle.
+        """
         data = body.read_bytes() if isinstance(body, Path) else body
-        self.routes[path] = Route(data, status, dict(headers or {}))
+        self.routes[path] = Route(data, status, dict(headers or {}), length, chunk, delay,
+                                  reset)
         return self.base + path
 
     def start(self) -> FileServer:
