@@ -20,6 +20,7 @@ from .errors import ValueSyntaxError
 
 __all__ = [
     "CHAIN_GROUP_DELIMITER",
+    "MAX_IMAGE_SIDE",
     "Padding",
     "Prompt",
     "Size",
@@ -64,6 +65,13 @@ def parse_bool(text: str, *, what: str | None = None) -> bool:
     raise ValueSyntaxError(f"{_what(what, 'value')} {text!r} is not a boolean (true or false)")
 
 
+#: The largest width or height, in pixels, that dgenerate creates or resizes to. Sizes are
+#: checked against it before anything is allocated, so a typo (99999999) is an error
+#: instead of exhausting memory. 16384 is beyond what diffusion models render and what
+#: common image formats and viewers handle well.
+MAX_IMAGE_SIDE = 16384
+
+
 class Size(NamedTuple):
     """A width and height in pixels."""
 
@@ -83,11 +91,13 @@ def format_size(size: Iterable[int]) -> str:
     return "x".join(str(int(dimension)) for dimension in size)
 
 
-def parse_size(text: str, *, align: int | None = None, what: str | None = None) -> Size:
+def parse_size(text: str, *, align: int | None = None, what: str | None = None,
+               maximum: int | None = None) -> Size:
     """Parse ``WIDTHxHEIGHT``, or one number meaning a square.
 
     With ``align``, both dimensions must be multiples of it; the error names the
-    nearest aligned size.
+    nearest aligned size. With ``maximum`` (e.g. :data:`MAX_IMAGE_SIDE`) neither
+    dimension may exceed it.
     """
     label = _what(what, "size")
     if not isinstance(text, str) or not text.strip():
@@ -105,6 +115,9 @@ def parse_size(text: str, *, align: int | None = None, what: str | None = None) 
                 f"{label} {text!r} is not WIDTHxHEIGHT or WIDTH with whole numbers") from None
         if dimension < 1:
             raise ValueSyntaxError(f"{label} {text!r} has a dimension below 1")
+        if maximum is not None and dimension > maximum:
+            raise ValueSyntaxError(
+                f"{label} {text!r} has a dimension above the limit of {maximum} pixels")
         dimensions.append(dimension)
     size = Size(dimensions[0], dimensions[-1])
     if align is not None and (size.width % align or size.height % align):

@@ -268,6 +268,43 @@ def test_outpaint_mask(create, horse) -> None:
     assert (clipped[200:, 300:] == 0).all() and clipped[:200].min() == 255
 
 
+@pytest.mark.parametrize(("box", "kept"), [
+    ("8", (slice(8, 32), slice(8, 56))),            # N: inset on every side
+    ("10x4", (slice(4, 36), slice(10, 54))),        # HxV: left/right and top/bottom
+    ("10X4", (slice(4, 36), slice(10, 54))),
+    ("2x3x12x13", (slice(3, 13), slice(2, 12))),    # a box, as before
+])
+def test_outpaint_mask_box_forms(create, box: str, kept: tuple[slice, slice]) -> None:
+    """The 1- and 2-part insets of dgenerate 5 scripts, resolved per image size."""
+    result = pixels(create(f"outpaint-mask;box={box}")(Image.new("RGB", (64, 40))))
+    expected = np.full((40, 64, 3), 255, np.uint8)
+    expected[kept] = 0
+    assert np.array_equal(result, expected)
+
+
+def test_outpaint_mask_inset_follows_each_image(create) -> None:
+    processor = create("outpaint-mask;box=5")
+    assert pixels(processor(Image.new("RGB", (20, 12))))[5:7, 5:15].max() == 0
+    assert pixels(processor(Image.new("RGB", (30, 30))))[5:25, 5:25].max() == 0
+
+
+@pytest.mark.parametrize("box", ["20", "32x1", "1x20", "99999999"])
+def test_outpaint_mask_inset_that_leaves_nothing_is_all_white(create, box: str) -> None:
+    assert pixels(create(f"outpaint-mask;box={box}")(Image.new("RGB", (64, 40)))).min() == 255
+
+
+def test_outpaint_mask_accepts_text_and_boxes_from_python() -> None:
+    from dgenerate.plugins_builtin.image_ops.common import Box
+    from dgenerate.plugins_builtin.image_ops.masks import OutpaintMask
+
+    image = Image.new("RGB", (16, 16))
+    by_text = pixels(OutpaintMask(box="4")(image))
+    by_box = pixels(OutpaintMask(box=Box(4, 4, 12, 12))(image))
+    assert np.array_equal(by_text, by_box) and by_text[4:12, 4:12].max() == 0
+    with pytest.raises(PluginArgumentError, match=r"'box' of image processor 'outpaint-mask'"):
+        OutpaintMask(box="1x2x3")
+
+
 # ---------------------------------------------------------------- letterbox
 
 
@@ -458,9 +495,9 @@ BAD_ARGUMENTS = [
     ("resize", r"needs 'size', 'scale' or 'align'"),
     ("resize;size=10;scale=2", r"'size' or 'scale', not both"),
     ("resize;size=10y", r"argument 'size' .* got '10y'"),
-    ("resize;scale=0", r"'scale' .* larger than 0, got 0"),
+    ("resize;scale=0", r"'scale' .* larger than 0 .*, got 0"),
     ("resize;scale=1,2,3", r"argument 'scale' .* got '1,2,3'"),
-    ("resize;align=0", r"'align' .* at least 1, got 0"),
+    ("resize;align=0", r"'align' .* between 1 and 16384, got 0"),
     ("resize;size=64;algo=cubic", r"argument 'algo' .* got 'cubic' \(choose one of"),
     ("crop", r"needs the argument 'box'"),
     ("crop;box=1x2x3", r"argument 'box' .* got '1x2x3'.*LEFTxTOPxRIGHTxBOTTOM"),
@@ -477,20 +514,20 @@ BAD_ARGUMENTS = [
     ("letterbox;box-size=100x50;inner-size=120", r"'inner-size' .* fit inside box-size 100x50"),
     ("gaussian-blur;size=4", r"'size' of image processor 'gaussian-blur' must be odd.*got 4"),
     ("gaussian-blur;size=0", r"'size' .* got 0"),
-    ("gaussian-blur;sigma-x=-1", r"'sigma-x' .* at least 0, got -1"),
+    ("gaussian-blur;sigma-x=-1", r"'sigma-x' .* between 0 and 128, got -1"),
     ("dilate;shape=star", r"argument 'shape' .* got 'star'"),
-    ("dilate;steps=0", r"'steps' .* at least 1, got 0"),
+    ("dilate;steps=0", r"'steps' .* between 1 and 1024, got 0"),
     ("canny;aperture-size=4", r"'aperture-size' .* 3, 5 or 7, got 4"),
     ("canny;lower=200;upper=100", r"'lower' .* not be larger than upper \(100\), got 200"),
     ("canny;threshold-algo=mean", r"'threshold-algo' .* got 'mean'"),
     ("canny;lowr=5", r"has no argument 'lowr'; did you mean 'lower'"),
     ("canny;detect-resolution=0", r"'detect-resolution' .* got '0'"),
-    ("canny;detect-align=0", r"'detect-align' .* at least 1, got 0"),
+    ("canny;detect-align=0", r"'detect-align' .* between 1 and 16384, got 0"),
     ("canny;sigma=-0.1", r"'sigma' .* got -0.1"),
-    ("lineart-standard;gaussian-sigma=0", r"'gaussian-sigma' .* larger than 0, got 0"),
+    ("lineart-standard;gaussian-sigma=0", r"'gaussian-sigma' .* larger than 0 .*, got 0"),
     ("lineart-standard;intensity-threshold=300", r"'intensity-threshold' .* got 300"),
     ("outpaint-mask", r"needs the argument 'box'"),
-    ("outpaint-mask;box=5x5", r"argument 'box' .* got '5x5'"),
+    ("outpaint-mask;box=5x5x5", r"argument 'box' .* got '5x5x5'"),
     ("patchmatch", r"exactly one of 'mask' .* and 'image'"),
     ("patchmatch;mask=a.png;image=b.png", r"exactly one of"),
     ("patchmatch;image=x.png;mask-processors=invert", r"'mask-processors' needs 'mask'"),
@@ -499,7 +536,7 @@ BAD_ARGUMENTS = [
     ("paste;image=x.png;position=1x2x3", r"argument 'position' .* '1x2x3'"),
     ("paste;image=x.png;position=1x2;position-mask=m.png", r"'position' or 'position-mask'"),
     ("paste;image=x.png;position-mask-padding=4", r"need 'position-mask'"),
-    ("paste;image=x.png;feather=-2", r"'feather' .* at least 0, got -2"),
+    ("paste;image=x.png;feather=-2", r"'feather' .* between 0 and 16384, got -2"),
     ("paste;image=x.png;feather-shape=star", r"'feather-shape' .* got 'star'"),
     ("paste;image=/no/such/image.png", r"argument 'image' .* '/no/such/image.png'"),
 ]

@@ -2,15 +2,17 @@
 
 Value types for URI arguments (boxes, colours), argument checks that raise
 :class:`~dgenerate.plugin_api.errors.PluginArgumentError` naming the processor,
-the argument and the value, loading of auxiliary images (masks, images to paste)
-from files or URLs, processor chains given as an argument, mask bounds and the
-resizing rules used by several processors.
+the argument and the value, the limits every processor shares (image sides,
+kernel sizes, blur strength), loading of auxiliary images (masks, images to
+paste) from files or URLs, processor chains given as an argument, mask bounds
+and the resizing rules used by several processors.
 """
 
 from __future__ import annotations
 
 import math
 import shlex
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -18,17 +20,24 @@ from PIL import Image
 
 from dgenerate.plugin_api import Category
 from dgenerate.plugin_api.errors import DgenerateError, PluginArgumentError, ValueSyntaxError
-from dgenerate.plugin_api.values import Size, align_size
+from dgenerate.plugin_api.values import MAX_IMAGE_SIDE, Size, align_size, format_size, parse_padding
 
 __all__ = [
+    "MAX_IMAGE_SIDE",
+    "MAX_KERNEL_SIZE",
+    "MAX_SIGMA",
     "RESAMPLING",
     "Box",
+    "BoxOrPadding",
     "Color",
     "Detection",
     "ProcessorChain",
     "argument_error",
     "as_box",
+    "as_box_or_padding",
     "check_range",
+    "check_result_size",
+    "check_size",
     "fit_inside",
     "join_alpha",
     "kernel_size",
@@ -38,6 +47,7 @@ __all__ = [
     "owner",
     "pad_box",
     "parse_box",
+    "parse_box_or_padding",
     "parse_color",
     "parse_position",
     "resample_for",
@@ -45,6 +55,7 @@ __all__ = [
     "rgb_or_rgba",
     "scaled_mask_bounds",
     "scaled_size",
+    "short_form",
     "split_alpha",
     "to_rgb",
 ]
@@ -61,17 +72,83 @@ def argument_error(name: str, argument: str, value: Any, requirement: str) -> Pl
         f"argument {argument!r} of {owner(name)} {requirement}, got {value!r}")
 
 
+def _number(value: float) -> str:
+    """128.0 -> "128", 0.5 -> "0.5": bounds read as they are written in the help."""
+    return str(int(value)) if float(value).is_integer() else str(value)
+
+
+def _bounds(minimum: float | None, maximum: float | None) -> str:
+    if minimum is not None and maximum is not None:
+        return f"between {_number(minimum)} and {_number(maximum)}"
+    if minimum is not None:
+        return f"at least {_number(minimum)}"
+    return f"at most {_number(maximum)}" if maximum is not None else ""
+
+
 def check_range(name: str, argument: str, value: float, *, minimum: float | None = None,
                 maximum: float | None = None) -> None:
-    """Fail unless minimum <= value <= maximum (either bound may be left out)."""
-    if minimum is not None and maximum is not None:
-        requirement = f"must be between {minimum} and {maximum}"
-    elif minimum is not None:
-        requirement = f"must be at least {minimum}"
-    else:
-        requirement = f"must be at most {maximum}"
+    """Fail unless minimum <= value <= maximum (either bound may be left out).
+
+    NaN and infinities always fail: comparisons with NaN are false, so they
+    would otherwise slip through, and no argument of an image processor means
+    anything when infinite.
+    """
+    bounds = _bounds(minimum, maximum)
+    if isinstance(value, float) and not math.isfinite(value):
+        raise argument_error(name, argument, value, f"must be a finite number {bounds}".strip())
     if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-        raise argument_error(name, argument, value, requirement)
+        raise argument_error(name, argument, value, f"must be {bounds}")
+
+
+# ---------------------------------------------------------------------- limits
+#
+# Upper bounds shared by the image-ops processors. They are checked when a
+# processor is created or, where the result depends on the input, before
+# anything is allocated, so a typo such as size=99999999 is an error naming
+# the argument instead of a memory error or an endless computation.
+
+# MAX_IMAGE_SIDE (from the plugin API, shared with the kernel's sizes): the largest
+# width or height of an image a processor creates or works at (an input already
+# larger than this is not enlarged further)
+
+#: the largest side, in pixels, of a blur kernel or structuring element
+MAX_KERNEL_SIZE = 1024
+
+#: the largest Gaussian standard deviation, in pixels; OpenCV derives kernels
+#: of about 8 * sigma + 1 pixels from it, so this matches MAX_KERNEL_SIZE
+MAX_SIGMA = 128.0
+
+
+def check_size(name: str, argument: str, size: tuple[int, ...]) -> None:
+    """Fail when a size (or padding) argument has a side larger than :data:`MAX_IMAGE_SIDE`."""
+    if max(size) > MAX_IMAGE_SIDE:
+        raise argument_error(name, argument, short_form(size),
+                             f"must be at most {MAX_IMAGE_SIDE} pixels per side")
+
+
+def short_form(sides: tuple[int, ...]) -> str:
+    """A size or padding in its shortest form: 9x9 -> "9", 1x2x1x2 -> "1x2"."""
+    if len(sides) == 4 and sides[:2] == sides[2:]:
+        sides = sides[:2]
+    if len(sides) == 2 and sides[0] == sides[1]:
+        sides = sides[:1]
+    return format_size(sides)
+
+
+def check_result_size(name: str, cause: str, size: tuple[int, int],
+                      source: tuple[int, int]) -> None:
+    """Fail before creating an image of size when it exceeds :data:`MAX_IMAGE_SIDE`.
+
+    A side may keep the size of a larger input, so processors still run on
+    images that were already that large. cause names the argument and value
+    responsible, e.g. "scale=3.0".
+    """
+    for side, source_side in zip(size, source, strict=True):
+        if side > MAX_IMAGE_SIDE and side > source_side:
+            raise DgenerateError(
+                f"{owner(name)}: {cause} would make a {format_size(size)} image from the "
+                f"{format_size(source)} input; results may have at most {MAX_IMAGE_SIDE} "
+                "pixels per side")
 
 
 # ----------------------------------------------------------------- value types
@@ -143,6 +220,52 @@ def parse_position(text: str, *, what: str = "position") -> tuple[int, int] | Bo
         return box
     raise ValueSyntaxError(
         f"{what} {text!r} is neither XxY nor LEFTxTOPxRIGHTxBOTTOM with whole numbers")
+
+
+@dataclass(frozen=True)
+class BoxOrPadding:
+    """An area given as a box, or as an inset from the edges of each image.
+
+    N keeps the image inset by N pixels on every side, HxV insets by H left
+    and right and V top and bottom; LEFTxTOPxRIGHTxBOTTOM is a fixed box.
+    The inset forms are resolved per image, so one URI suits images of any
+    size (scripts written for dgenerate 5 use them with outpaint-mask).
+    """
+
+    box: Box | None = None
+    inset: tuple[int, int] | None = None
+
+    @classmethod
+    def from_uri_value(cls, text: str) -> BoxOrPadding:
+        return parse_box_or_padding(text)
+
+    def resolve(self, size: tuple[int, int]) -> Box | None:
+        """The box in an image of size; None when the inset leaves nothing."""
+        if self.box is not None:
+            return self.box
+        horizontal, vertical = self.inset or (0, 0)
+        width, height = size
+        if 2 * horizontal >= width or 2 * vertical >= height:
+            return None
+        return Box(horizontal, vertical, width - horizontal, height - vertical)
+
+    def __str__(self) -> str:
+        if self.box is not None:
+            return str(self.box)
+        return "x".join(map(str, self.inset or (0, 0)))
+
+
+def parse_box_or_padding(text: str, *, what: str = "box") -> BoxOrPadding:
+    """Parse N or HxV (an inset from the edges) or LEFTxTOPxRIGHTxBOTTOM (a box)."""
+    parts = text.strip().lower().split("x") if isinstance(text, str) else []
+    if len(parts) == 4:
+        return BoxOrPadding(box=parse_box(text, what=what))
+    if len(parts) not in (1, 2):
+        raise ValueSyntaxError(
+            f"{what} {text!r} is not N, HORIZONTALxVERTICAL (an inset from the image's "
+            "edges) or LEFTxTOPxRIGHTxBOTTOM with whole numbers")
+    padding = parse_padding(text, what=what)
+    return BoxOrPadding(inset=(padding.left, padding.top))
 
 
 class Color(NamedTuple):
@@ -359,10 +482,17 @@ class ProcessorChain:
 
 
 def kernel_size(name: str, argument: str, value: int | tuple[int, int]) -> tuple[int, int]:
-    """A kernel size given as one number (square) or a :class:`Size`, as (width, height)."""
+    """A kernel size given as one number (square) or a :class:`Size`, as (width, height).
+
+    Each side must lie between 1 and :data:`MAX_KERNEL_SIZE`.
+    """
     width, height = (value, value) if isinstance(value, int) else value
+    given = value if isinstance(value, int) else format_size(value)
     if width < 1 or height < 1:
-        raise argument_error(name, argument, value, "must be at least 1 pixel in each direction")
+        raise argument_error(name, argument, given, "must be at least 1 pixel in each direction")
+    if width > MAX_KERNEL_SIZE or height > MAX_KERNEL_SIZE:
+        raise argument_error(name, argument, given,
+                             f"must be at most {MAX_KERNEL_SIZE} pixels in each direction")
     return int(width), int(height)
 
 
@@ -374,16 +504,25 @@ class Detection:
     """
 
     def __init__(self, name: str, resolution: Size | None, aspect: bool, align: int) -> None:
-        check_range(name, "detect-align", align, minimum=1)
+        check_range(name, "detect-align", align, minimum=1, maximum=MAX_IMAGE_SIDE)
+        if resolution is not None:
+            check_size(name, "detect-resolution", resolution)
+        self.name = name
         self.resolution = resolution
         self.aspect = aspect
         self.align = align
 
     def size_for(self, source: tuple[int, int]) -> Size:
+        """The detection size for an input of size source, checked against the limits."""
         if self.resolution is None:
-            return align_size(source, self.align) if self.align > 1 else Size(*source)
-        return scaled_size(source, self.resolution, aspect_correct=self.aspect,
-                           align=self.align)
+            size = align_size(source, self.align) if self.align > 1 else Size(*source)
+            cause = f"detect-align={self.align}"
+        else:
+            size = scaled_size(source, self.resolution, aspect_correct=self.aspect,
+                               align=self.align)
+            cause = f"detect-resolution={short_form(self.resolution)}"
+        check_result_size(self.name, cause, size, source)
+        return size
 
     def prepare(self, image: Image.Image) -> Image.Image:
         """The RGB image at the detection size."""
@@ -411,3 +550,16 @@ def as_box(name: str, argument: str, value: Box | str) -> Box:
         except ValueSyntaxError as error:
             raise PluginArgumentError(f"argument {argument!r} of {owner(name)}: {error}") from None
     return Box(*value)
+
+
+def as_box_or_padding(name: str, argument: str, value: BoxOrPadding | Box | str
+                      ) -> BoxOrPadding:
+    """Accept a parsed :class:`BoxOrPadding` (from a URI), a :class:`Box`, or text."""
+    if isinstance(value, BoxOrPadding):
+        return value
+    if isinstance(value, str):
+        try:
+            return parse_box_or_padding(value)
+        except ValueSyntaxError as error:
+            raise PluginArgumentError(f"argument {argument!r} of {owner(name)}: {error}") from None
+    return BoxOrPadding(box=Box(*value))

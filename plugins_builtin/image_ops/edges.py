@@ -16,6 +16,12 @@ from .common import Detection, argument_error, check_range
 #: the kernel of the optional blur before edge detection
 BLUR_KERNEL = (5, 5)
 
+#: the largest lower/upper threshold, above any gradient a 7x7 Sobel aperture gives
+MAX_THRESHOLD = 1_000_000
+
+#: the largest spread of the median thresholds
+MAX_MEDIAN_SIGMA = 10.0
+
 
 def automatic_thresholds(gray: np.ndarray, algo: str, sigma: float) -> tuple[float, float]:
     """Lower and upper Canny thresholds computed from a gray image.
@@ -42,8 +48,9 @@ class Canny(ImageProcessor):
     Arguments:
 
     - lower (default 50), upper (default 100): the hysteresis
-      thresholds on the gradient magnitude. Gradients above upper start an
-      edge, gradients above lower continue one. Lower values find more edges.
+      thresholds on the gradient magnitude, 0 to 1000000. Gradients above
+      upper start an edge, gradients above lower continue one. Lower values
+      find more edges.
     - aperture-size (default 3): the size of the Sobel operator, 3, 5 or 7.
       Larger apertures give much larger gradients, so raise the thresholds too.
     - L2-gradient (default false): measure gradients with the exact
@@ -56,13 +63,16 @@ class Canny(ImageProcessor):
       instead of lower/upper: otsu or triangle (OpenCV's
       binarisation thresholds; upper is that threshold, lower half of it) or
       median (sigma around the median gray value).
-    - sigma (default 0.33): the spread of the median thresholds:
+    - sigma (default 0.33): the spread of the median thresholds, 0 to 10:
       lower = (1 - sigma) * median, upper = (1 + sigma) * median.
     - detect-resolution (default none): run detection at this size
-      (WIDTH or WIDTHxHEIGHT) and resize the edges back to the input size.
+      (WIDTH or WIDTHxHEIGHT, at most 16384 per side) and resize the edges
+      back to the input size.
     - detect-aspect (default true): with detect-resolution, keep the
       image's aspect ratio: the width is used and the height computed from it.
-    - detect-align (default 1): round the detection size to a multiple of this.
+    - detect-align (default 1): round the detection size to a multiple of
+      this, 1 to 16384. The detection size may have at most 16384 pixels per
+      side (or the input's size, when that is larger).
     """
 
     def __init__(
@@ -82,8 +92,8 @@ class Canny(ImageProcessor):
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
-        check_range("canny", "lower", lower, minimum=0)
-        check_range("canny", "upper", upper, minimum=0)
+        check_range("canny", "lower", lower, minimum=0, maximum=MAX_THRESHOLD)
+        check_range("canny", "upper", upper, minimum=0, maximum=MAX_THRESHOLD)
         if lower > upper:
             raise argument_error("canny", "lower", lower,
                                  f"must not be larger than upper ({upper})")
@@ -92,7 +102,7 @@ class Canny(ImageProcessor):
         if threshold_algo not in (None, "otsu", "triangle", "median"):
             raise argument_error("canny", "threshold-algo", threshold_algo,
                                  "must be otsu, triangle or median")
-        check_range("canny", "sigma", sigma, minimum=0)
+        check_range("canny", "sigma", sigma, minimum=0, maximum=MAX_MEDIAN_SIGMA)
         self.lower = lower
         self.upper = upper
         self.aperture_size = aperture_size

@@ -11,7 +11,7 @@ from PIL import Image
 from dgenerate.plugin_api import Arg, ImageProcessor
 from dgenerate.plugin_api.values import Size, format_size
 
-from .common import argument_error, check_range, kernel_size, to_rgb
+from .common import MAX_SIGMA, argument_error, check_range, kernel_size, to_rgb
 
 
 class GaussianBlur(ImageProcessor):
@@ -24,11 +24,12 @@ class GaussianBlur(ImageProcessor):
     Arguments:
 
     - size (default 5): the kernel size in pixels, one number for a square
-      kernel or WIDTHxHEIGHT; both sides must be odd. Larger kernels blur more.
-    - sigma-x (default 0): the standard deviation of the kernel along x;
-      0 derives it from the kernel width.
-    - sigma-y (default 0): the standard deviation along y; 0 uses sigma-x,
-      or derives it from the kernel height when that is 0 too.
+      kernel or WIDTHxHEIGHT; both sides must be odd, at most 1023.
+      Larger kernels blur more.
+    - sigma-x (default 0): the standard deviation of the kernel along x,
+      0 to 128; 0 derives it from the kernel width.
+    - sigma-y (default 0): the standard deviation along y, 0 to 128; 0 uses
+      sigma-x, or derives it from the kernel height when that is 0 too.
     """
 
     def __init__(
@@ -44,8 +45,8 @@ class GaussianBlur(ImageProcessor):
             given = size if isinstance(size, int) else format_size(self.size)
             raise argument_error("gaussian-blur", "size", given,
                                  "must be odd in each direction (3, 5, 9, 5x9 ...)")
-        check_range("gaussian-blur", "sigma-x", sigma_x, minimum=0)
-        check_range("gaussian-blur", "sigma-y", sigma_y, minimum=0)
+        check_range("gaussian-blur", "sigma-x", sigma_x, minimum=0, maximum=MAX_SIGMA)
+        check_range("gaussian-blur", "sigma-y", sigma_y, minimum=0, maximum=MAX_SIGMA)
         self.sigma_x = float(sigma_x)
         self.sigma_y = float(sigma_y)
 

@@ -11,6 +11,7 @@ from dgenerate.plugin_api.errors import DgenerateError, PluginArgumentError, Val
 from dgenerate.plugin_api.values import Padding, Size, align_size, parse_padding, parse_size
 
 from .common import (
+    MAX_IMAGE_SIDE,
     RESAMPLING,
     Box,
     Color,
@@ -18,6 +19,8 @@ from .common import (
     argument_error,
     as_box,
     check_range,
+    check_result_size,
+    check_size,
     fit_inside,
     load_image,
     owner,
@@ -26,6 +29,7 @@ from .common import (
     rgb_or_rgba,
     scaled_mask_bounds,
     scaled_size,
+    short_form,
     split_alpha,
 )
 
@@ -116,17 +120,22 @@ class Resize(ImageProcessor):
     """Resize the image to a size, by a scale factor, or to aligned dimensions.
 
     Give size or scale (not both); align alone rounds the current
-    size. An alpha channel is kept; other modes become RGB.
+    size. An alpha channel is kept; other modes become RGB. The result may
+    have at most 16384 pixels per side (an input already larger keeps its
+    size); a size, scale or align that would exceed that is an error.
 
     Arguments:
 
-    - size (default none): the new size, WIDTH or WIDTHxHEIGHT.
-      With aspect-correct (the default) only the width is used and the
-      height follows from the image's aspect ratio, as everywhere in dgenerate.
+    - size (default none): the new size, WIDTH or WIDTHxHEIGHT, at most
+      16384 per side. With aspect-correct (the default) only the width is
+      used and the height follows from the image's aspect ratio, as
+      everywhere in dgenerate.
     - scale (default none): a factor for both sides (2, 0.5) or
-      X,Y factors for width and height (2,1.5).
+      X,Y factors for width and height (2,1.5); each larger than 0 and at
+      most 16384.
     - align (default none): round both sides of the result to the nearest
-      multiple of this number (at least one multiple), e.g. 8 for diffusion.
+      multiple of this number (at least one multiple), e.g. 8 for diffusion;
+      1 to 16384.
     - aspect-correct (default true): keep the aspect ratio when size is
       given; false uses size exactly (a single number then means a square).
     - algo (default auto): the resampling filter: nearest, box,
@@ -156,14 +165,12 @@ class Resize(ImageProcessor):
                 f"(got size={size} and scale={scale})")
         if isinstance(size, str):
             size = parse_size(size)
+        if size is not None:
+            check_size("resize", "size", size)
         if scale is not None:
-            factors = (scale, scale) if isinstance(scale, (int, float)) else tuple(scale)
-            if len(factors) != 2 or not all(factor > 0 for factor in factors):
-                raise argument_error("resize", "scale", scale,
-                                     "must be one or two factors larger than 0")
-            scale = (float(factors[0]), float(factors[1]))
+            scale = _scale_factors(scale)
         if align is not None:
-            check_range("resize", "align", align, minimum=1)
+            check_range("resize", "align", align, minimum=1, maximum=MAX_IMAGE_SIDE)
         if algo != "auto" and algo not in RESAMPLING:
             raise argument_error("resize", "algo", algo,
                                  "must be auto, " + ", ".join(RESAMPLING))
@@ -174,6 +181,7 @@ class Resize(ImageProcessor):
         self.algo = algo
 
     def target_size(self, source: tuple[int, int]) -> Size:
+        """The result size for an input of size source, checked against the limits."""
         if self.size is not None:
             target = scaled_size(source, self.size, aspect_correct=self.aspect_correct)
         elif self.scale is not None:
@@ -181,10 +189,35 @@ class Resize(ImageProcessor):
                           max(1, round(source[1] * self.scale[1])))
         else:
             target = Size(*source)
-        return align_size(target, self.align) if self.align else target
+        target = align_size(target, self.align) if self.align else target
+        check_result_size("resize", self._cause(), target, source)
+        return target
+
+    def _cause(self) -> str:
+        """The arguments that chose the size, for error messages."""
+        if self.size is not None:
+            cause = f"size={short_form(self.size)}"
+        elif self.scale is not None:
+            x, y = self.scale
+            cause = f"scale={x:g}" if x == y else f"scale={x:g},{y:g}"
+        else:
+            cause = ""
+        align = f"align={self.align}" if self.align else ""
+        return " with ".join(part for part in (cause, align) if part)
 
     def process(self, image: Image.Image) -> Image.Image:
         return resize_image(rgb_or_rgba(image), self.target_size(image.size), self.algo)
+
+
+def _scale_factors(scale: float | tuple[float, float]) -> tuple[float, float]:
+    """resize's scale as (x, y); each finite, above 0 and at most MAX_IMAGE_SIDE."""
+    factors = (scale, scale) if isinstance(scale, (int, float)) else tuple(scale)
+    if len(factors) != 2 or not all(0 < factor <= MAX_IMAGE_SIDE for factor in factors):
+        shown = scale if isinstance(scale, (int, float)) else ",".join(map(str, scale))
+        raise argument_error("resize", "scale", shown,
+                             "must be one or two factors larger than 0 and at most "
+                             f"{MAX_IMAGE_SIDE}")
+    return float(factors[0]), float(factors[1])
 
 
 class Letterbox(ImageProcessor):
@@ -193,7 +226,9 @@ class Letterbox(ImageProcessor):
     By default the image is scaled, keeping its aspect ratio, to the largest
     size that fits the box, and centred; the bars left over on two sides get
     box-color. The result is an RGB image of the box's size (a transparent
-    image is laid over the box colour).
+    image is laid over the box colour). Sizes and paddings are limited to
+    16384 pixels per side, and so is the result (an input already larger
+    keeps its size).
 
     Arguments:
 
@@ -230,10 +265,13 @@ class Letterbox(ImageProcessor):
         except ValueSyntaxError as error:
             raise PluginArgumentError(f"argument 'box-size' of {owner('letterbox')}: {error}"
                                       ) from None
+        check_size("letterbox", "box-size", parsed)
         if isinstance(box_color, str):
             box_color = Color.from_uri_value(box_color)
         if isinstance(inner_size, str):
             inner_size = parse_size(inner_size)
+        if inner_size is not None:
+            check_size("letterbox", "inner-size", inner_size)
         if inner_size is not None and not box_is_padding and (
                 inner_size.width > parsed.width or inner_size.height > parsed.height):
             raise argument_error("letterbox", "inner-size", str(inner_size),
@@ -254,19 +292,21 @@ class Letterbox(ImageProcessor):
         return fit_inside(source, limit) if self.aspect_correct else Size(*limit)
 
     def process(self, image: Image.Image) -> Image.Image:
-        rgb, alpha = split_alpha(image)
         inner = self._inner(image.size)
-        rgb = resize_image(rgb, inner)
-        if alpha is not None:
-            alpha = resize_image(alpha, inner)
         if self.box_is_padding:
             left, top, right, bottom = self.box
             canvas_size = (inner.width + left + right, inner.height + top + bottom)
             position = (left, top)
+            check_result_size("letterbox", f"box-size={short_form(self.box)} as padding",
+                              canvas_size, image.size)
         else:
             canvas_size = tuple(self.box)
             position = ((canvas_size[0] - inner.width) // 2,
                         (canvas_size[1] - inner.height) // 2)
+        rgb, alpha = split_alpha(image)
+        rgb = resize_image(rgb, inner)
+        if alpha is not None:
+            alpha = resize_image(alpha, inner)
         canvas = Image.new("RGB", canvas_size, self.box_color)
         canvas.paste(rgb, position, alpha)
         return canvas

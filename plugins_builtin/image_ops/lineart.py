@@ -11,7 +11,7 @@ from PIL import Image
 from dgenerate.plugin_api import Arg, ImageProcessor
 from dgenerate.plugin_api.values import Size
 
-from .common import Detection, argument_error, check_range
+from .common import MAX_SIGMA, Detection, argument_error, check_range
 
 #: the line strength that maps to the brightest value is never below this
 MINIMUM_NORMALISER = 16.0
@@ -46,15 +46,19 @@ class LineartStandard(ImageProcessor):
     Arguments:
 
     - gaussian-sigma (default 6.0): the blur radius (standard deviation in
-      pixels) of the comparison copy; larger values catch wider strokes.
+      pixels) of the comparison copy, above 0 and at most 128; larger
+      values catch wider strokes.
     - intensity-threshold (default 8): differences up to this value are
       treated as noise when measuring the typical line strength that sets the
       brightness of the drawing.
     - detect-resolution (default none): work at this size (WIDTH or
-      WIDTHxHEIGHT) and resize the drawing back to the input size.
+      WIDTHxHEIGHT, at most 16384 per side) and resize the drawing back to
+      the input size.
     - detect-aspect (default true): with detect-resolution, keep the
       image's aspect ratio: the width is used and the height computed from it.
-    - detect-align (default 1): round the working size to a multiple of this.
+    - detect-align (default 1): round the working size to a multiple of
+      this, 1 to 16384. The working size may have at most 16384 pixels per
+      side (or the input's size, when that is larger).
     """
 
     def __init__(
@@ -67,9 +71,9 @@ class LineartStandard(ImageProcessor):
         **kwargs,
     ) -> None:
         super().__init__(**kwargs)
-        if not gaussian_sigma > 0:
+        if not 0 < gaussian_sigma <= MAX_SIGMA:
             raise argument_error("lineart-standard", "gaussian-sigma", gaussian_sigma,
-                                 "must be larger than 0")
+                                 f"must be larger than 0 and at most {MAX_SIGMA:g}")
         check_range("lineart-standard", "intensity-threshold", intensity_threshold,
                     minimum=0, maximum=255)
         self.gaussian_sigma = float(gaussian_sigma)

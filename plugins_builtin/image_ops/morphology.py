@@ -11,13 +11,25 @@ from PIL import Image
 from dgenerate.plugin_api import Arg, ImageProcessor
 from dgenerate.plugin_api.values import Size
 
-from .common import argument_error, check_range, kernel_size, to_rgb
+from .common import MAX_KERNEL_SIZE, argument_error, check_range, kernel_size, to_rgb
 
 _SHAPES = {
     "rectangle": cv2.MORPH_RECT,
     "cross": cv2.MORPH_CROSS,
     "ellipse": cv2.MORPH_ELLIPSE,
 }
+
+
+def _check_reach(size: tuple[int, int], steps: int) -> None:
+    """Bound the element all steps amount to: OpenCV merges the steps of a
+    rectangle into one element of that size, and repeats other shapes, so
+    either way time and memory grow with it."""
+    reach = (max(size) - 1) * steps + 1
+    if reach > MAX_KERNEL_SIZE:
+        raise argument_error(
+            "dilate", "steps", steps,
+            f"together with size {size[0]}x{size[1]} must keep (size - 1) * steps + 1 at "
+            f"most {MAX_KERNEL_SIZE} pixels (it would be {reach})")
 
 
 class Dilate(ImageProcessor):
@@ -31,9 +43,11 @@ class Dilate(ImageProcessor):
     Arguments:
 
     - size (default 3): the size of the structuring element in pixels, one
-      number for a square or WIDTHxHEIGHT. Each step grows bright areas by
-      about half of it on each side.
-    - steps (default 1): how many times the dilation is repeated.
+      number for a square or WIDTHxHEIGHT, at most 1024. Each step grows
+      bright areas by about half of it on each side.
+    - steps (default 1): how many times the dilation is repeated, 1 to 1024.
+      All steps together act like one element of (size - 1) * steps + 1
+      pixels, which may be at most 1024 in each direction.
     - shape (default rectangle): the shape of the structuring element:
       rectangle, cross or ellipse.
     """
@@ -48,7 +62,8 @@ class Dilate(ImageProcessor):
     ) -> None:
         super().__init__(**kwargs)
         self.size = kernel_size("dilate", "size", size)
-        check_range("dilate", "steps", steps, minimum=1)
+        check_range("dilate", "steps", steps, minimum=1, maximum=MAX_KERNEL_SIZE)
+        _check_reach(self.size, steps)
         self.steps = steps
         if shape not in _SHAPES:
             raise argument_error("dilate", "shape", shape,

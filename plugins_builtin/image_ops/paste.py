@@ -12,6 +12,7 @@ from dgenerate.plugin_api.errors import DgenerateError, PluginArgumentError, Val
 from dgenerate.plugin_api.values import Padding, parse_padding
 
 from .common import (
+    MAX_IMAGE_SIDE,
     Box,
     ProcessorChain,
     argument_error,
@@ -56,6 +57,13 @@ def feather_alpha(width: int, height: int, feather: int, shape: str) -> np.ndarr
     return np.clip(distance / feather, 0, 1).astype(np.float32)
 
 
+def _check_position(text: str | None, position: tuple[int, int] | Box | None) -> None:
+    """Bound a position box: the pasted image is resized to it before anything is cut off."""
+    if isinstance(position, Box) and max(position.width, position.height) > MAX_IMAGE_SIDE:
+        raise argument_error(_NAME, "position", text,
+                             f"must be a box at most {MAX_IMAGE_SIDE} pixels wide and high")
+
+
 class Paste(ImageProcessor):
     """Paste an image onto the processed image, or the processed image onto another one.
 
@@ -72,7 +80,8 @@ class Paste(ImageProcessor):
 
     - position: XxY puts the top-left corner of the pasted image there
       (negative values are allowed); a box LEFTxTOPxRIGHTxBOTTOM scales the
-      pasted image to fill that box.
+      pasted image to fill that box, which may be at most 16384 pixels wide
+      and high.
     - position-mask: a mask (file or URL) whose bounding box of non-black
       pixels, grown by position-mask-padding (32, HxV or LxTxRxB,
       clipped to the background), is the box to fill. A mask of another size
@@ -82,7 +91,7 @@ class Paste(ImageProcessor):
     How it blends:
 
     - feather (default none): fade the edges of the pasted image out over
-      this many pixels, for a seamless transition.
+      this many pixels (0 to 16384), for a seamless transition.
     - feather-shape (default rectangle): rectangle fades along the
       four edges; ellipse (or circle) keeps only the inscribed ellipse
       opaque and fades towards its rim.
@@ -137,8 +146,9 @@ class Paste(ImageProcessor):
             except ValueSyntaxError as error:
                 raise PluginArgumentError(
                     f"argument 'position' of {owner(_NAME)}: {error}") from None
+        _check_position(position, self.position)
         if feather is not None:
-            check_range(_NAME, "feather", feather, minimum=0)
+            check_range(_NAME, "feather", feather, minimum=0, maximum=MAX_IMAGE_SIDE)
         self.feather = feather or 0
         shape = _FEATHER_SHAPES.get(str(feather_shape).strip().lower())
         if shape is None:

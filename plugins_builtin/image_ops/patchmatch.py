@@ -24,6 +24,9 @@ _NAME = "patchmatch"
 #: mask values from this one up mark the pixels to fill (like diffusers, which binarises at 0.5)
 HOLE_THRESHOLD = 128
 
+#: the largest patch radius: a patch of 2 * 64 + 1 pixels is far beyond useful and already slow
+MAX_PATCH_SIZE = 64
+
 
 class PatchMatch(ImageProcessor):
     """Fill the white area of a mask with texture copied from the rest of the image.
@@ -51,9 +54,9 @@ class PatchMatch(ImageProcessor):
 
     Other arguments:
 
-    - patch-size (default 5): the radius of the compared patches (a patch
-      spans 2 * patch-size + 1 pixels). Larger patches continue larger
-      structures but are much slower.
+    - patch-size (default 5): the radius of the compared patches, 1 to 64
+      (a patch spans 2 * patch-size + 1 pixels). Larger patches continue
+      larger structures but are much slower.
     - seed (default none): the seed of the randomised search; the same seed
       and inputs give the same result. Without it every run differs a little.
     """
@@ -78,7 +81,7 @@ class PatchMatch(ImageProcessor):
             raise PluginArgumentError(f"{owner(_NAME)}: 'mask-processors' needs 'mask'")
         if image is None and image_processors is not None:
             raise PluginArgumentError(f"{owner(_NAME)}: 'image-processors' needs 'image'")
-        check_range(_NAME, "patch-size", patch_size, minimum=1)
+        check_range(_NAME, "patch-size", patch_size, minimum=1, maximum=MAX_PATCH_SIZE)
         self.patch_size = patch_size
         self.seed = seed
         reference, processors, argument = ((mask, mask_processors, "mask") if mask is not None
