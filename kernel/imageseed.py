@@ -29,7 +29,7 @@ import re
 from collections.abc import Sequence
 
 from dgenerate.plugin_api.errors import DgenerateError, ValueSyntaxError
-from dgenerate.plugin_api.values import parse_bool, parse_int
+from dgenerate.plugin_api.values import MAX_IMAGE_SIDE, parse_bool, parse_int
 
 __all__ = [
     "AdapterImage",
@@ -171,6 +171,9 @@ def parse_resize(text: str, value: str) -> Resize:
     parts = [int(part) for part in value.lower().replace(" ", "").split("x")]
     if any(part < 1 for part in parts):
         raise _fail(text, f"resize {value!r} has a dimension below 1")
+    if any(part > MAX_IMAGE_SIDE for part in parts):
+        raise _fail(text, f"resize {value!r} has a dimension above the limit of "
+                          f"{MAX_IMAGE_SIDE} pixels")
     return Resize(parts[0], parts[1] if len(parts) == 2 else None)
 
 
@@ -264,9 +267,12 @@ def parse_image_seed(text: str) -> ImageSeed:
         raw_parts = _split_raw(body, ";")
     except ValueSyntaxError as error:
         raise _fail(text, str(error)) from None
-    first, rest = raw_parts[0].strip(), [_Part.of(raw) for raw in raw_parts[1:] if raw.strip()]
+    first, rest = raw_parts[0].strip(), [_Part.of(raw) for raw in raw_parts[1:]]
     if not first:
         raise _fail(text, "the first part (an image, or a list of images) is empty")
+    if any(not part.value.strip() and part.key is None for part in rest):
+        raise _fail(text, "it has an empty part (';' at the end, or ';;'); remove it, or quote "
+                          "a path that contains ';'")
 
     fields: dict[str, object] = {}
     if prefix == "adapter":
@@ -359,6 +365,15 @@ def _apply_keywords(text: str, parts: Sequence, fields: dict[str, object], *,
 
 def _check(seed: ImageSeed) -> None:
     text = seed.text
+    if seed.resize is not None and seed.align is None:
+        # like --output-size, a size must be aligned; with align= it is rounded down instead
+        misaligned = [side for side in (seed.resize.width, seed.resize.height)
+                      if side is not None and side % 8]
+        if misaligned:
+            nearest = "x".join(str(max(8, round(side / 8) * 8)) for side in (
+                seed.resize.width, seed.resize.height) if side is not None)
+            raise _fail(text, f"the size {misaligned[0]} is not a multiple of 8 (the nearest "
+                              f"is {nearest}); or give align= to round it down")
     if seed.frame_start is not None and seed.frame_end is not None and (
             seed.frame_start > seed.frame_end):
         raise _fail(text, f"frame-start {seed.frame_start} is after frame-end {seed.frame_end}")

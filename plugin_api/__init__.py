@@ -22,9 +22,10 @@ from .errors import (
     UnknownPluginError,
     UriSyntaxError,
     ValueSyntaxError,
+    WriteError,
 )
 from .events import JobFinished, JobStarted, RenderEvent, RenderFinished, RenderStarted
-from .files import atomic_output
+from .files import atomic_new_file, atomic_output
 from .interfaces.directive import Directive, DirectiveContext
 from .interfaces.image_processor import ImageProcessor
 from .interfaces.job_executor import JobExecutor
@@ -115,7 +116,9 @@ __all__ = [
     "UnknownPluginError",
     "UriSyntaxError",
     "ValueSyntaxError",
+    "WriteError",
     "arguments_of",
+    "atomic_new_file",
     "atomic_output",
     "format_default",
     "format_type",

@@ -54,11 +54,20 @@ class PluginContext(Protocol):
     def open_media(self, path: str) -> Media:
         """Open an image, animation or video file (or URL, through the web cache)."""
 
-    def animation_writer(self, path: str, animation_format: str, fps: float) -> AnimationSink:
-        """Start writing an animation file (``mp4``, ``gif``, ``webp``, ``apng``, ``png``)."""
+    def animation_writer(self, path: str, animation_format: str, fps: float, *,
+                         overwrite: bool = True) -> AnimationSink:
+        """Start writing an animation file (``mp4``, ``gif``, ``webp``, ``apng``, ``png``).
 
-    def save_image(self, image: Image, path: str) -> None:
-        """Save an image atomically, in the format of the path's extension."""
+        With ``overwrite=False`` an existing file is never replaced: the finished
+        animation takes ``path`` or its first free ``_duplicate_N`` name, claimed when
+        complete (safe when several processes write into one folder); the sink's
+        ``path`` says which after ``close``.
+        """
+
+    def save_image(self, image: Image, path: str, *, overwrite: bool = True) -> str:
+        """Save an image atomically, in the format of the path's extension; return the path
+        written. With ``overwrite=False`` it never replaces a file (see
+        :meth:`animation_writer`)."""
 
     def parse_uri(self, uri: str, arguments: Sequence[ArgSpec], *,
                   owner: str) -> tuple[str, dict[str, Any]]:

@@ -6,6 +6,8 @@ traceback unless ``-v`` is given. Plugins raise these (or subclasses) for bad
 input; any other exception escaping a plugin is reported as a bug in that plugin.
 """
 
+import os
+
 
 class DgenerateError(Exception):
     """A problem with the user's input or environment, reported without a traceback."""
@@ -41,6 +43,20 @@ class UnknownPluginError(PluginError):
 
 class PluginArgumentError(PluginError):
     """A URI argument a plugin does not accept, or a value of the wrong type."""
+
+
+class WriteError(DgenerateError, OSError):
+    """A file could not be written: the disk is full, the folder read-only, the name too
+    long ... A problem of the user's environment, reported like any :class:`DgenerateError`
+    (one paragraph naming the path); still an ``OSError`` for code that expects one."""
+
+    def __init__(self, path: str | os.PathLike, error: OSError) -> None:
+        super().__init__(error.errno, error.strerror or str(error))
+        self.filename = os.fspath(path)
+        self.message = f"cannot write {self.filename!r}: {error.strerror or error}"
+
+    def __str__(self) -> str:
+        return self.message
 
 
 class ScriptExit(Exception):

@@ -53,6 +53,10 @@ class Media(Protocol):
 class AnimationSink(Protocol):
     """An animation file being written, frame by frame; it appears only on ``close``."""
 
+    #: where the file is written; after ``close`` of a writer made with ``overwrite=False``
+    #: the name it was published under (``_duplicate_N`` when the name was taken meanwhile)
+    path: str
+
     def write(self, image: Image) -> None: ...
 
     def close(self) -> None: ...

@@ -136,5 +136,9 @@ class RenderContext(PluginContext, Protocol):
     def debug(self, message: str) -> None:
         """Print a line with ``-v``."""
 
+    def warn(self, message: str) -> None:
+        """Tell the user something was adjusted or may not be what they meant (always shown,
+        on standard error, as ``dgenerate: warning: ...``)."""
+
     def progress(self, total: int, description: str) -> Any:
         """A progress bar (tqdm-like: ``update(n)``, ``close()``), quiet when not a terminal."""

@@ -585,3 +585,12 @@ def test_startup_script(tmp_path: Path) -> None:
     assert warned.returncode == 1  # the variable from init is gone now
     assert "warning: the startup script failed" in warned.stderr
     assert "'from_init' is undefined" in warned.stderr
+
+
+def test_jinja_filters_keep_their_meaning_beside_template_functions(tmp_path: Path) -> None:
+    lines = output(tmp_path, """\
+        \\setp seeds [3, 4]
+        \\print {{ seeds | map("string") | join(",") }} {{ seeds | sum }} {{ 2.6 | round }}
+        \\print {{ "a b" | quote }} {{ max(seeds) }} {{ seeds | list | length }}
+        """)
+    assert lines == ["3,4 7 3.0", "'a b' 4 2"]

@@ -133,8 +133,15 @@ def test_url_inputs(work: Path, server: FileServer) -> None:
     (["kitten.gif", "-o", "x.gif", "--frame-start", "40"], "past the last frame"),
     (["horse1.jpg", "--resize", "axb"], "--resize"),
     (["horse1.jpg", "-o", "horse1.jpg/inside.png"], "horse1.jpg"),
+    (["horse1.jpg", "--resize", "99999999"], "above the limit of 16384 pixels"),
+    (["horse1.jpg", "--align", "99999999"], "--align '99999999' is above the limit of 16384"),
+    (["tall.png", "--resize", "16384", "-o", "big.png"], "makes a 16384x1638400 image of the "
+                                                          "8x800 input, above the limit"),
 ])
 def test_errors(work: Path, args: list[str], message: str) -> None:
+    from PIL import Image
+
+    Image.new("RGB", (8, 800)).save(work / "tall.png")
     before = sorted(path.name for path in work.iterdir())
     result = process(*args, cwd=work)
     assert result.exit_code == 1, result.stdout

@@ -59,6 +59,10 @@ def test_help_is_light() -> None:
     assert_import_light(["--plugin-modules", *EVERY_EXAMPLE, "--help"], env=ENV)
 
 
+def test_model_type_listing_is_light() -> None:
+    assert_import_light(["--model-type", "help"], env=ENV)
+
+
 @pytest.mark.parametrize("option", [option.flag for option in HELP_OPTIONS])
 def test_every_listing_is_light(option: str) -> None:
     assert_import_light(["--plugin-modules", *EVERY_EXAMPLE, option], env=ENV)

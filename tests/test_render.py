@@ -219,13 +219,15 @@ def test_scheduler_arguments_are_applied(tiny_sd: Path, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(("scheduler", "message"), [
-    ("EulerDiscreteSchedular", "is not a scheduler this model can use; did you mean "
+    ("EulerDiscreteSchedular", "is not a diffusers scheduler; did you mean "
                                "'EulerDiscreteScheduler'?"),
+    ("FlowMatchEulerDiscreteScheduler", "'FlowMatchEulerDiscreteScheduler' is not a scheduler "
+                                        "this model can use"),
     ("EulerDiscreteScheduler;timestep-spasing=x", "scheduler 'EulerDiscreteScheduler' has no "
                                                   "argument 'timestep-spasing'; did you mean "
                                                   "'timestep-spacing'?"),
     ("EulerDiscreteScheduler;num-train-timesteps=many", "expects int"),
-    ("help;x=1", "is not a scheduler"),
+    ("help;x=1", "'help' is not a diffusers scheduler"),
 ])
 def test_scheduler_errors(tiny_sd: Path, tmp_path: Path, scheduler: str, message: str) -> None:
     result = render(tiny_sd, tmp_path, "--schedulers", scheduler)
@@ -338,12 +340,31 @@ def test_auto1111_metadata(tiny_sd: Path, tmp_path: Path) -> None:
     (["--device", "cuda"], "no cuda device is available here"),
     (["--batch-size", "0"], "must be at least 1"),
     (["--batch-size", "4", "--batch-grid-size", "1x2"], "cannot hold a batch of 4"),
-    (["--seed-image-processors", "flp", "--image-seeds", "x.png"],
+    (["--seed-image-processors", "flp", "--image-seeds", "{horse}"],
      "unknown image processor 'flp'"),
     (["--post-processors", "flip;sise=3"], "has no argument 'sise'"),
-    (["--guidance-rescales", "0.5", "--image-seeds", "x.png"],
+    (["--guidance-rescales", "0.5", "--image-seeds", "{horse}"],
      "--guidance-rescales works only for txt2img"),
-    (["--inference-steps", "1", "--image-seeds", "{horse}"], "leaves no denoising step"),
+    # no "unexpected <Error>" for a user's mistake: each value is checked and named
+    (["--seeds", "18446744073709551616"], "'18446744073709551616' is above the limit of "
+                                          "18446744073709551615"),
+    (["--seeds", "18446744073709551615", "--batch-size", "2"],
+     "above the 64-bit limit of 18446744073709551615"),
+    (["--guidance-scales", "inf"], "--guidance-scales: 'inf' is not a finite number"),
+    (["--guidance-scales", "nan"], "--guidance-scales: 'nan' is not a finite number"),
+    (["--clip-skips", "50"], "--clip-skips 50: the text encoder of"),
+    (["--output-prefix", "../escape"], "--output-prefix: '../escape' is not a file name part"),
+    (["--output-prefix", "a/b"], "is not a file name part"),
+    (["--prompts", "<inference-steps: 50> a cat"],
+     "the embedded prompt argument '<inference-steps: 50>' is not supported yet"),
+    (["--prompts", "a cat; <weighter: compel> blurry"], "'<weighter: compel>'"),
+    # limits instead of hangs or memory exhaustion
+    (["--gen-seeds", "100001"], "--gen-seeds: '100001' is above the limit of 100000"),
+    (["--batch-size", "1025"], "--batch-size: '1025' is above the limit of 1024"),
+    (["--output-size", "16392"], "has a dimension above the limit of 16384 pixels"),
+    (["--image-seeds", "{horse};resize=99999"], "above the limit of 16384 pixels"),
+    (["--batch-size", "2", "--batch-grid-size", "1x2000"], "above the limit of 1024"),
+    (["--schedulers", "EulerDiscreteSchedular"], "did you mean 'EulerDiscreteScheduler'?"),
 ])
 def test_bad_input_is_one_clear_error(tiny_sd: Path, tmp_path: Path, media: Path,
                                       arguments: list[str], message: str) -> None:
@@ -355,6 +376,105 @@ def test_bad_input_is_one_clear_error(tiny_sd: Path, tmp_path: Path, media: Path
     assert message in result.stderr
     assert result.stderr.count("\n") == 1
     assert not tmp_path.exists() or names(tmp_path) == []
+
+
+@pytest.mark.parametrize(("arguments", "message"), [
+    (["--image-seeds", "not_found.png"], "'not_found.png' does not exist"),
+    (["--image-seeds", "{horse};"], "it has an empty part (';' at the end, or ';;')"),
+    (["--image-seeds", "{horse};;{horse}"], "it has an empty part"),
+    (["--image-seeds", "{horse};14"], "the size 14 is not a multiple of 8 (the nearest is 16)"),
+    (["--image-seeds", "{folder}"], "is a folder, not an image or a video"),
+    (["--post-processors", "flip;sise=2"], "image processor 'flip' has no argument 'sise'"),
+    (["--seed-image-processors", "resize;size=axb", "--image-seeds", "{horse}"],
+     "image processor 'resize'"),
+    (["--schedulers", "NoSuchScheduler"], "'NoSuchScheduler' is not a diffusers scheduler"),
+    (["--schedulers", "DDIMScheduler;bogus=1"], "scheduler 'DDIMScheduler' has no argument "
+                                                "'bogus'"),
+    (["--seeds", "18446744073709551616"], "above the limit"),
+    (["--output-size", "60"], "is not aligned to 8 pixels"),
+    (["--output-path", "{file}"], "is a file, not a folder"),
+    (["--output-path", "{file}/inside"], "is a file, not a folder"),
+])
+def test_dry_run_checks_everything_it_can_without_a_model(tmp_path: Path, media: Path,
+                                                          arguments: list[str],
+                                                          message: str) -> None:
+    """The model does not exist: a dry run never loads it, yet finds every other mistake."""
+    (tmp_path / "a-file").write_text("x")
+    (tmp_path / "folder").mkdir()
+    arguments = [value.format(horse=media / "horse1.jpg", file=tmp_path / "a-file",
+                              folder=tmp_path / "folder") for value in arguments]
+    # a later --output-path in the arguments replaces the first
+    result = run_cli("./no/such/model", "--dry-run", "--output-path", str(tmp_path / "out"),
+                     *arguments, env=ENV, cwd=str(tmp_path))
+    assert result.exit_code == 1, result.stdout
+    assert message in result.stderr and "Traceback" not in result.stderr
+    assert "unexpected" not in result.stderr and result.stderr.count("\n") == 1
+    assert not (tmp_path / "out").exists()  # a dry run creates nothing
+
+
+def test_dry_run_of_a_good_command_loads_no_model(tmp_path: Path, media: Path) -> None:
+    result = run_cli("./no/such/model", "--dry-run", "--output-path", str(tmp_path / "out"),
+                     "--image-seeds", str(media / "horse1.jpg"), "--seeds", "3",
+                     "--post-processors", "flip", "--schedulers", "LCMScheduler", env=ENV)
+    assert result.exit_code == 0, result.stderr
+    assert "LCMScheduler_s_3_st_0-8_g_5-0_i_30_step_1.png" in result.stdout
+
+
+def test_a_real_run_reports_bad_inputs_before_loading_the_model(tmp_path: Path,
+                                                                 media: Path) -> None:
+    """The model path does not exist, but the mistakes in the inputs are found first."""
+    for arguments, message in [
+            (["--post-processors", "resize;size=0"], "image processor 'resize'"),
+            (["--image-seeds", f"{media / 'horse1.jpg'};;"], "it has an empty part"),
+            (["--image-seeds", str(tmp_path / "missing.png")], "does not exist")]:
+        result = run_cli("./no/such/model", "--output-path", str(tmp_path / "out"), *arguments,
+                         env=ENV)
+        assert result.exit_code == 1 and message in result.stderr, result.stderr
+        assert "no/such/model" not in result.stderr
+
+
+def test_model_type_help_lists_the_model_types() -> None:
+    for arguments in (["--model-type", "help"], ["some/model", "--model-type", "help"]):
+        result = run_cli(*arguments, env=ENV)
+        assert result.exit_code == 0, result.stderr
+        assert result.stdout.startswith("Available model types:")
+        assert '"sd"  Stable Diffusion 1.x and 2.x' in result.stdout
+
+
+def test_lcm_scheduler_drives_sd_models(tiny_sd: Path, tmp_path: Path) -> None:
+    listed = render(tiny_sd, tmp_path, "--scheduler", "help")
+    assert '"LCMScheduler"' in listed.stdout
+    ok(tiny_sd, tmp_path, "--seeds", "1", "--schedulers", "LCMScheduler", "--guidance-scales", "1")
+    assert names(tmp_path) == ["LCMScheduler_s_1_g_1-0_i_2_step_1.png"]
+
+
+def test_too_few_steps_for_the_strength_raise_it_to_one_step(tiny_sd: Path, tmp_path: Path,
+                                                             media: Path) -> None:
+    result = ok(tiny_sd, tmp_path, "--image-seeds", f"{media / 'horse1.jpg'};64", "--seeds",
+                "1", "2", "--image-seed-strengths", "0.3")  # 2 steps x 0.3 < 1
+    assert result.stderr.count("warning: --inference-steps 2 with --image-seed-strengths 0.3 "
+                               "leaves no denoising step") == 1  # once, not per job
+    assert "the strength is raised to 0.5, one step" in result.stderr
+    assert names(tmp_path) == ["s_1_st_0-3_g_5-0_i_2_step_1.png", "s_2_st_0-3_g_5-0_i_2_step_2.png"]
+
+
+def test_output_size_wins_over_the_size_of_an_image_seed(tiny_sd: Path, tmp_path: Path,
+                                                         media: Path) -> None:
+    seed = f"images: {media / 'horse1.jpg'}, {media / 'horse1.jpg'};resize=1024"
+    ok(tiny_sd, tmp_path, "--image-seeds", seed, "--output-size", "64", "--seeds", "1")
+    sizes = []
+    for name in names(tmp_path):
+        with Image.open(tmp_path / name) as image:
+            sizes.append(image.size)
+    assert sizes == [(64, 32), (64, 32)]
+
+
+def test_an_aspect_correct_resize_beyond_the_size_limit(tiny_sd: Path, tmp_path: Path) -> None:
+    Image.new("RGB", (8, 800)).save(tmp_path / "tall.png")
+    result = render(tiny_sd, tmp_path / "out", "--image-seeds", f"{tmp_path / 'tall.png'};16384")
+    assert result.exit_code == 1
+    assert ("resizing the 8x800 input to a width of 16384 keeps its aspect ratio with a height "
+            "of 1638400, above the limit of 16384 pixels") in result.stderr
 
 
 def test_unreadable_image(tiny_sd: Path, tmp_path: Path) -> None:

@@ -55,9 +55,26 @@ def listing_text(context: KernelContext, option: str, names: Sequence[str],
             else listings.list_specs(registry))
 
 
+def _asks_for_model_types(options: argparse.Namespace) -> bool:
+    """``--model-type help``: list the model types instead of rendering."""
+    return str(getattr(options, "model_type", "")).strip().lower() == "help"
+
+
 def _requested_listings(options: argparse.Namespace) -> list[tuple[str, list[str]]]:
     return [(option.flag, getattr(options, option.dest)) for option in HELP_OPTIONS
             if getattr(options, option.dest) is not None]
+
+
+def _print_listings(context: KernelContext, options: argparse.Namespace,
+                    parser: argparse.ArgumentParser) -> bool:
+    """Print what the --X-help options and ``--model-type help`` ask for; False if none."""
+    texts = [listing_text(context, flag, names, parser)
+             for flag, names in _requested_listings(options)]
+    if _asks_for_model_types(options):
+        texts.append(listings.list_specs(context.manager.registry(Category.MODEL_TYPE)))
+    if texts:
+        print("\n\n".join(texts))
+    return bool(texts)
 
 
 @dataclasses.dataclass
@@ -88,10 +105,7 @@ def invoke(context: KernelContext, arguments: Sequence[str], *,
         if given:
             raise DgenerateError(f"--{given[0].replace('_', '-')} can only be given on the "
                                  "command line, not inside a config script")
-    requested = _requested_listings(options)
-    if requested:
-        print("\n\n".join(listing_text(context, flag, names, parser)
-                          for flag, names in requested))
+    if _print_listings(context, options, parser):
         return None
     if options.model_path is None:
         parser.error("give a model path to render, or one of the --X-help options")
@@ -105,7 +119,8 @@ def invoke(context: KernelContext, arguments: Sequence[str], *,
 def _wants_script(options: argparse.Namespace) -> bool:
     if options.file or options.shell:
         return True
-    if options.model_path is not None or options.no_stdin or _requested_listings(options):
+    if (options.model_path is not None or options.no_stdin or _requested_listings(options)
+            or _asks_for_model_types(options)):
         return False
     return not sys.stdin.isatty()
 
@@ -121,7 +136,8 @@ def run_main_command(context: KernelContext, args: Sequence[str]) -> int:
     if options.assignments:
         parser.error("--set and --setp need a config script (--file, --shell or standard "
                      "input)")
-    if options.model_path is None and not _requested_listings(options):
+    if options.model_path is None and not (_requested_listings(options)
+                                           or _asks_for_model_types(options)):
         parser.error("give a model path to render, a config script, or one of the --X-help "
                      "options")
     run_startup(context)

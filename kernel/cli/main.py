@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import signal
 import sys
+import threading
 import traceback
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from ..version import dgenerate_version
 from .bootstrap import Bootstrap, asks_for_version, bootstrap
@@ -19,8 +21,32 @@ EXIT_ERROR = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 EXIT_BROKEN_PIPE = 141
+EXIT_TERMINATED = 143  # 128 + SIGTERM, what a shell reports for a terminated program
 #: Set to 1 to behave as if --offline-mode were always given.
 OFFLINE_VARIABLE = "DGENERATE_OFFLINE_MODE"
+
+
+class Terminated(BaseException):
+    """SIGTERM arrived (``kill``, a job scheduler, a container stopping). Raised where the
+    program is, like Ctrl-C's KeyboardInterrupt, so that files being written are removed
+    on the way out instead of left half-written as ``kill -9`` would."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
+@contextlib.contextmanager
+def _sigterm_handled() -> Iterator[None]:
+    """Handle SIGTERM like Ctrl-C while ``main`` runs (signals reach the main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _error(message: str) -> None:
@@ -50,7 +76,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run dgenerate with ``argv`` (default: ``sys.argv[1:]``); return the exit status.
 
     0 success, 1 a user error (one paragraph on standard error), 2 a usage error
-    from argument parsing, 130 interrupted. ``-v`` adds tracebacks to errors.
+    from argument parsing, 130 interrupted (Ctrl-C), 143 terminated (SIGTERM).
+    ``-v`` adds tracebacks to errors.
     """
     arguments = list(sys.argv[1:] if argv is None else argv)
     if asks_for_version(arguments):
@@ -65,7 +92,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"usage: dgenerate [-h] ...\ndgenerate: error: {error.message}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        return _run(boot)
+        with _sigterm_handled():
+            return _run(boot)
     except DgenerateError as error:
         if verbose:
             traceback.print_exc()
@@ -77,6 +105,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         _error("interrupted")
         return EXIT_INTERRUPTED
+    except Terminated:
+        _error("terminated")
+        return EXIT_TERMINATED
     except BrokenPipeError:  # the reader went away (dgenerate ... | head): stop quietly
         with contextlib.suppress(OSError):
             os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())

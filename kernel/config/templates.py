@@ -70,7 +70,10 @@ class TemplateRenderer:
             undefined=undefined, keep_trailing_newline=True,
             autoescape=False)  # config text, not HTML
         environment.globals.update(functions)
-        environment.filters.update(functions)
+        # functions are filters too ({{ "a b" | quote }}), but never in place of Jinja2's own
+        # filters, which scripts use as Jinja2 documents them (map, list, sum, round ...)
+        for name, function in functions.items():
+            environment.filters.setdefault(name, function)
         return environment
 
     def _is_strict(self) -> bool:

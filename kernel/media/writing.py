@@ -17,10 +17,10 @@ from collections.abc import Iterable, Sequence
 from fractions import Fraction
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Protocol, overload
+from typing import TYPE_CHECKING, Any, Protocol, overload
 
-from dgenerate.plugin_api.errors import DgenerateError
-from dgenerate.plugin_api.files import atomic_output
+from dgenerate.plugin_api.errors import DgenerateError, WriteError
+from dgenerate.plugin_api.files import NewFile, atomic_new_file, atomic_output
 
 if TYPE_CHECKING:
     from av.container import OutputContainer
@@ -67,8 +67,13 @@ class AnimationWriter:
     frames are being made, and holds the frames only for the final assembly.
     """
 
-    def __init__(self, path: str, animation_format: str, fps: float) -> None:
+    def __init__(self, path: str, animation_format: str, fps: float, *,
+                 names: Iterable[str] | None = None) -> None:
+        """With ``names`` nothing is replaced: the finished file takes the first of them that
+        is free (``path`` is then that name after :meth:`close`)."""
         self.path = os.fspath(path)
+        self._names = names
+        self._new_file: NewFile | None = None
         self.format = check_animation_format(animation_format)
         if not (isinstance(fps, numbers.Real) and math.isfinite(fps) and fps > 0):
             raise DgenerateError(f"{self.path!r}: the animation frame rate {fps!r} must be a "
@@ -76,25 +81,34 @@ class AnimationWriter:
         self.fps = fps
         self.frame_count = 0
         self._size: tuple[int, int] | None = None
-        self._output: contextlib.AbstractContextManager[Path] | None = None
+        self._output: contextlib.AbstractContextManager[Any] | None = None
         self._sink: _Sink | None = None
         self._done = False
 
     def write(self, image: Image) -> None:
         if self._done:
             raise ValueError(f"the animation writer for {self.path!r} is closed")
-        if self._sink is None:
-            self._sink = self._start(image.size)
-        elif image.size != self._size:
+        if self._sink is not None and image.size != self._size:
             raise ValueError(f"frame {self.frame_count} of {self.path!r} is {image.size}, "
                              f"but the first frame was {self._size}")
-        self._sink.add(image)
+        try:
+            if self._sink is None:
+                self._sink = self._start(image.size)
+            self._sink.add(image)
+        except OSError as error:  # disk full, folder gone ...
+            self.abort()
+            raise _write_error(self.path, error) from error
         self.frame_count += 1
 
     def _start(self, size: tuple[int, int]) -> _Sink:
         self._size = size
-        self._output = atomic_output(self.path)
-        temporary = self._output.__enter__()
+        if self._names is None:
+            self._output = atomic_output(self.path)
+            temporary = self._output.__enter__()
+        else:
+            self._output = atomic_new_file(self.path, self._names)
+            self._new_file = self._output.__enter__()
+            temporary = self._new_file.temporary
         if self.format == "mp4":
             return _VideoSink(temporary, self.fps, size)
         return _SpilledFrames(temporary, _PILLOW_FORMATS[self.format], self.fps)
@@ -107,11 +121,16 @@ class AnimationWriter:
             raise ValueError(f"no frames were written to {self.path!r}")
         try:
             self._sink.finish()
+        except OSError as error:
+            self.abort()
+            raise _write_error(self.path, error) from error
         except BaseException:
             self.abort()
             raise
         self._done = True
         self._output.__exit__(None, None, None)
+        if self._new_file is not None:
+            self.path = str(self._new_file.path)
 
     def abort(self) -> None:
         """Remove everything written so far; the path is left as it was."""
@@ -132,6 +151,10 @@ class AnimationWriter:
             self.close()
         else:
             self.abort()
+
+
+def _write_error(path: str, error: OSError) -> WriteError:
+    return error if isinstance(error, WriteError) else WriteError(path, error)
 
 
 class _Aborted(Exception):

@@ -52,6 +52,12 @@ class KernelContext:
         return create_from_uri(self.manager.registry(category), uri,
                                supplied={"context": self, **context})
 
+    def check_uri(self, category: Category, uri: str, **context: Any) -> None:
+        """Fail as :meth:`create` would for the URI's name and arguments, creating nothing."""
+        from .factory import bind_uri
+
+        bind_uri(self.manager.registry(category), uri, supplied={"context": self, **context})
+
     def parse_uri(self, uri: str, arguments: Sequence[ArgSpec], *,
                   owner: str) -> tuple[str, dict[str, Any]]:
         from ..uri import bind_arguments, parse_uri
@@ -94,20 +100,30 @@ class KernelContext:
         local = self.fetch(path) if path.lower().startswith(("http://", "https://")) else path
         return open_media(local)
 
-    def animation_writer(self, path: str, animation_format: str, fps: float) -> Any:
+    def animation_writer(self, path: str, animation_format: str, fps: float, *,
+                         overwrite: bool = True) -> Any:
+        from dgenerate.plugin_api.files import duplicate_names
+
         from ..media.writing import AnimationWriter
 
-        return AnimationWriter(path, animation_format, fps)
+        names = None if overwrite else (str(name) for name in duplicate_names(path))
+        return AnimationWriter(path, animation_format, fps, names=names)
 
-    def save_image(self, image: Any, path: str) -> None:
+    def save_image(self, image: Any, path: str, *, overwrite: bool = True) -> str:
+        from dgenerate.plugin_api.files import duplicate_names
+
         from ..render.writer import write_image
 
         extension = os.path.splitext(path)[1].lstrip(".").lower() or "png"
-        write_image(image, path, extension)
+        names = None if overwrite else (str(name) for name in duplicate_names(path))
+        return write_image(image, path, extension, names=names)
 
     def debug(self, message: str) -> None:
         if self._verbose:
             print(f"dgenerate: {message}", file=sys.stderr)
+
+    def warn(self, message: str) -> None:
+        print(f"dgenerate: warning: {message}", file=sys.stderr)
 
     def progress(self, total: int, description: str) -> Any:
         from tqdm import tqdm

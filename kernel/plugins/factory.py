@@ -12,12 +12,24 @@ from ..uri import bind_arguments, parse_uri
 from .registry import Registry
 from .targets import resolve_target, spec_arguments
 
-__all__ = ["create_from_uri", "owner_label"]
+__all__ = ["bind_uri", "create_from_uri", "owner_label"]
 
 
 def owner_label(spec: PluginSpec) -> str:
     """``image processor 'flip'`` - how messages name a plugin feature."""
     return f"{spec.category.singular} {spec.name!r}"
+
+
+def bind_uri(registry: Registry[Any], uri: str,
+             supplied: Mapping[str, Any] | None = None) -> tuple[PluginSpec, dict[str, Any]]:
+    """The plugin a URI names and its converted arguments, without creating it: checks the
+    name, the argument names, types and required arguments (what a dry run can check
+    without loading anything a plugin's constructor would load)."""
+    parsed = parse_uri(uri)
+    spec = registry.get(parsed.name)
+    arguments = bind_arguments(parsed, spec_arguments(spec), owner=owner_label(spec),
+                               supplied=supplied)
+    return spec, arguments
 
 
 def create_from_uri(registry: Registry[Any], uri: str,
@@ -28,11 +40,9 @@ def create_from_uri(registry: Registry[Any], uri: str,
     (``device`` from ``--device`` ...). Errors in the plugin's constructor that
     are not :class:`DgenerateError` are reported as a failure of that plugin.
     """
-    parsed = parse_uri(uri)
-    spec = registry.get(parsed.name)
+    spec, arguments = bind_uri(registry, uri, supplied)
     target = resolve_target(spec)
     owner = owner_label(spec)
-    arguments = bind_arguments(parsed, spec_arguments(spec), owner=owner, supplied=supplied)
     try:
         return target(**arguments)
     except DgenerateError:

@@ -7,7 +7,7 @@ every value that affects the pixels fixed to what the job used.
 
 from __future__ import annotations
 
-import shlex
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,7 +18,7 @@ from ..version import LANGUAGE_VERSION, VERSION
 from .grid import JobTemplate
 from .plan import RenderPlan
 
-__all__ = ["auto1111_parameters", "job_config"]
+__all__ = ["auto1111_parameters", "config_word", "job_config"]
 
 # diffusers scheduler classes -> the sampler names Automatic1111 (and CivitAI) use
 _A1111_SAMPLERS = {
@@ -40,8 +40,41 @@ _A1111_SAMPLERS = {
 }
 
 
+# words that the config language reads back as written: no quotes, escapes, variables
+# ($ %), globs, ~, comments or template braces
+_PLAIN = re.compile(r"[A-Za-z0-9_@+=:,./-]+")
+# characters a config line cannot hold as they are: the line breaks of str.splitlines (the
+# lexer's), other control characters (a NUL makes a file binary), and "{", which could
+# open a Jinja2 tag; each is written as a template expression that yields it
+_TEMPLATE_ESCAPED = re.compile(r"[{\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
+
+
+def config_word(value: Any) -> str:
+    """``value`` as one word of a config script that reads back as exactly ``value``.
+
+    Written configs run through Jinja2 and the config shell language when they are
+    replayed, so a prompt like ``{{ os.system(...) }}`` must come back as text and never
+    run: the word is single-quoted (no variable expansion), backslashes are doubled (they
+    are escapes even in single quotes), quotes are written as ``'"'"'``, and what Jinja2
+    or the lexer would act on becomes a ``{{ "\\xNN" }}`` expression producing that
+    character. The quoting rules are dgenerate's own, so this is written by hand.
+    """
+    text = str(value)
+    if _PLAIN.fullmatch(text):
+        return text
+    # a quote closes the string, is written in double quotes, and the string goes on
+    quoted = "'" + text.replace("\\", "\\\\").replace("'", "'\"'\"'") + "'"
+    return _TEMPLATE_ESCAPED.sub(_template_literal, quoted)
+
+
+def _template_literal(match: re.Match[str]) -> str:
+    code = ord(match.group(0))
+    escape = f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    return f'{{{{ "{escape}" }}}}'
+
+
 def _option(name: str, *values: Any) -> str:
-    return " ".join([name, *(shlex.quote(str(value)) for value in values)])
+    return " ".join([name, *(config_word(value) for value in values)])
 
 
 def _chains(groups: Sequence[Sequence[str]]) -> list[str]:
@@ -62,7 +95,7 @@ def job_config(plan: RenderPlan, template: JobTemplate, job: Job | None, *,
     """
     request = plan.request
     source = request.source
-    lines = [shlex.quote(source.path)]
+    lines = [config_word(source.path)]
     add = lines.append
     add(_option("--model-type", source.model_type))
     if source.revision != "main":

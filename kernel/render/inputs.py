@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
 from dgenerate.plugin_api.errors import DgenerateError
-from dgenerate.plugin_api.values import Size, check_chain_groups
+from dgenerate.plugin_api.values import MAX_IMAGE_SIDE, Size, check_chain_groups
 
 from ..imageseed import ImageSeed, Resize, is_tensor_file
 
@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
     from ..media.reading import Media
 
-__all__ = ["SeedInputs", "SeedMedia", "open_image_seed", "target_size"]
+__all__ = ["SeedInputs", "SeedMedia", "check_image_seed", "open_image_seed", "target_size"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +61,26 @@ def check_supported(seed: ImageSeed) -> None:
     for path in (*seed.images, *seed.masks):
         if is_tensor_file(path):
             raise _not_yet(seed, f"the tensor file {path!r} as an input image (latents input)")
+
+
+def _is_url(path: str) -> bool:
+    return path.lower().startswith(("http://", "https://"))
+
+
+def check_image_seed(seed: ImageSeed) -> None:
+    """Everything about an image seed that can be known without a model: its form is
+    supported and its local files are images or videos that can be opened (URLs are
+    checked when they are fetched)."""
+    from ..media.reading import open_media
+
+    check_supported(seed)
+    for path in (*seed.images, *seed.masks):
+        if _is_url(path):
+            continue
+        try:
+            open_media(path).close()
+        except DgenerateError as error:
+            raise DgenerateError(f"image seed {seed.text!r}: {error}") from None
 
 
 def _align_down(value: int, align: int) -> int:
@@ -141,6 +161,12 @@ class SeedMedia:
         for image in images:
             size = target_size(Size(*image.size), self._resize, aspect=self._aspect,
                                align=self._align)
+            if size != image.size and max(size) > MAX_IMAGE_SIDE:
+                raise DgenerateError(
+                    f"image seed {self.seed.text!r}: resizing the {image.size[0]}x"
+                    f"{image.size[1]} input to a width of {size.width} keeps its aspect ratio "
+                    f"with a height of {size.height}, above the limit of {MAX_IMAGE_SIDE} "
+                    "pixels; give a height too with aspect=false (or --no-aspect)")
             resized.append(image if image.size == size else
                            image.resize(size, ImageModule.Resampling.LANCZOS))
         resized_masks = []
@@ -202,7 +228,7 @@ def open_image_seed(
     opened: list[Media] = []
 
     def media_of(path: str, what: str) -> Media:
-        local = fetch(path) if path.lower().startswith(("http://", "https://")) else path
+        local = fetch(path) if _is_url(path) else path
         try:
             media = open_media(local)
         except DgenerateError as error:
@@ -224,7 +250,8 @@ def open_image_seed(
             first_frame = slices[0][0]
             count = min(last - first + 1 for first, last in slices)
             fps = animated[0].fps
-        resize = seed.resize or (Resize(*output_size) if output_size is not None else None)
+        # an explicit --output-size wins over the seed's own size, as in dgenerate 5.0.0
+        resize = Resize(*output_size) if output_size is not None else seed.resize
         return SeedMedia(
             seed, images, masks, start=first_frame, count=count, fps=fps, resize=resize,
             aspect=seed.aspect if seed.aspect is not None else not no_aspect,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 import os
+from collections.abc import Sequence
 from typing import Any
 
 from dgenerate.plugin_api.errors import DgenerateError, PluginError
@@ -25,8 +26,8 @@ from ..plugins.context import KernelContext
 from ..plugins.targets import resolve_target
 from . import configs
 from .grid import JobTemplate, count_jobs, expand_jobs
-from .inputs import SeedInputs, SeedMedia, open_image_seed
-from .output import OutputWriter, WrittenImage
+from .inputs import SeedInputs, SeedMedia, check_image_seed, open_image_seed
+from .output import OutputWriter, WrittenImage, check_output_folder
 from .plan import RenderPlan, SchedulerHelp
 from .writer import write_text
 
@@ -77,6 +78,21 @@ def create_model_type(context: KernelContext, plan: RenderPlan) -> ModelType:
     except Exception as error:
         raise PluginError(f"model type {spec.name!r} could not start: "
                           f"{type(error).__name__}: {error}") from error
+
+
+def _processor_uris(plan: RenderPlan) -> list[str]:
+    return [uri for chain in (*plan.seed_processors, *plan.mask_processors,
+                              plan.post_processors) for uri in chain]
+
+
+def check_inputs(context: KernelContext, plan: RenderPlan) -> None:
+    """What can be checked before any model loads: image seed files, processor URIs and
+    their arguments, the output folder."""
+    for seed in plan.image_seeds:
+        check_image_seed(seed)
+    for uri in _processor_uris(plan):
+        context.check_uri(Category.IMAGE_PROCESSOR, uri, device=plan.request.source.device)
+    check_output_folder(plan.output.path, clean=not plan.dry_run)
 
 
 class _Processors:
@@ -140,18 +156,28 @@ def _job(template: JobTemplate, inputs: SeedInputs | None, plan: RenderPlan,
         images=tuple(images), masks=tuple(masks))
 
 
+def _image_count(plan: RenderPlan, template: JobTemplate) -> int:
+    """How many image files a still job writes."""
+    if plan.output.grid is not None:
+        return 1
+    batch = plan.request.batch_size
+    if template.image_seed is not None and template.image_seed.batched and batch == 1:
+        return len(template.image_seed.images)
+    return batch
+
+
 def _dry_run(plan: RenderPlan) -> RenderResult:
     writer = OutputWriter(plan, model_name="")
     result = RenderResult(plan)
-    batch = plan.request.batch_size
     for template in expand_jobs(plan):
-        count = batch
-        if template.image_seed is not None and template.image_seed.batched and batch == 1:
-            count = len(template.image_seed.images)
-        if plan.output.grid is not None:
-            count = 1
+        existing = writer.existing_images(template, _image_count(plan, template))
+        if existing is not None:
+            print(f"job {template.number}: skipped, its files exist:")
+            for path in existing:
+                print(f"    {path}")
+            continue
         paths = [writer.path(name, plan.output.image_format)
-                 for name in writer.names(template, count)]
+                 for name in writer.names(template, _image_count(plan, template))]
         details = [f"prompt={str(template.prompt)!r}", f"seed={template.seed}",
                    f"steps={template.inference_steps}", f"guidance={template.guidance_scale}"]
         for label, value in (("rescale", template.guidance_rescale),
@@ -185,16 +211,18 @@ def _scheduler_help(model_type: ModelType, plan: RenderPlan) -> RenderResult:
 class _Renderer:
     """One invocation's render: inputs, the model type, outputs, events."""
 
-    def __init__(self, context: KernelContext, plan: RenderPlan, model_type: ModelType) -> None:
+    def __init__(self, context: KernelContext, plan: RenderPlan, model_type: ModelType,
+                 processors: _Processors) -> None:
         self.context = context
         self.plan = plan
         self.model_type = model_type
-        self.processors = _Processors(context, plan, device=plan.request.source.device)
+        self.processors = processors
         path = plan.request.source.path
         self.writer = OutputWriter(plan, model_name=os.path.basename(path.rstrip("/\\")) or path)
         self.result = RenderResult(plan)
         self.total = count_jobs(plan)
         self._stills: dict[int, SeedInputs] = {}
+        self._animated_seeds: dict[int | None, bool] = {}
 
     def _open(self, template: JobTemplate) -> SeedMedia:
         plan = self.plan
@@ -236,7 +264,40 @@ class _Renderer:
         files = [path for item in written for path in (item.path, item.config) if path]
         _emit(self.context, JobFinished(job=job, files=(*files, *animations), info=dict(info)))
 
+    def _skipped(self, template: JobTemplate, images: list[str] | None,
+                 animations: Sequence[str] = ()) -> bool:
+        """``--skip-existing``: a job whose files all exist (``images`` is None otherwise) is
+        not rendered again; its files count as its results (``last_images``), as if it had
+        just written them."""
+        if images is None:
+            return False
+        for path in (*images, *animations):
+            print(f"exists {path}")
+        self.result.images.extend(WrittenImage(path, template.number, template.seed)
+                                  for path in images)
+        self.result.animations.extend(animations)
+        self.result.jobs += 1
+        return True
+
+    def _animated(self, template: JobTemplate) -> bool:
+        """Whether the job's image seed is animated (found out once per image seed)."""
+        index = template.image_seed_index
+        if index not in self._animated_seeds:
+            media = self._open(template)
+            media.close()
+            self._animated_seeds[index] = media.animated
+        return self._animated_seeds[index]
+
     def still(self, template: JobTemplate) -> None:
+        if template.image_seed is not None and self._animated(template):
+            media = self._open(template)
+            try:
+                return self.animation(template, media)
+            finally:
+                media.close()
+        count = _image_count(self.plan, template)
+        if self._skipped(template, self.writer.existing_images(template, count)):
+            return None
         inputs = None
         if template.image_seed is not None:
             index = template.image_seed_index
@@ -244,8 +305,6 @@ class _Renderer:
                 self._stills.clear()  # one image seed's inputs in memory at a time
                 media = self._open(template)
                 try:
-                    if media.animated:
-                        return self.animation(template, media)
                     self._stills[index] = next(media.frames())
                 finally:
                     media.close()
@@ -255,8 +314,27 @@ class _Renderer:
         self._finished(job, self.writer.write_images(template, job, output), [], output.info)
         return None
 
+    def _skipped_animation(self, template: JobTemplate, media: SeedMedia) -> bool:
+        """``--skip-existing`` for an animated job: done when its animation files exist (or,
+        with --animation-format frames, every frame image)."""
+        settings, writer = self.plan.output, self.writer
+        count = _image_count(self.plan, template)
+        frames: list[str] = []
+        if not settings.no_frames:
+            for number in range(1, media.frame_count + 1):
+                found = writer.existing_images(template, count, frame=number)
+                if found is None and settings.animation_format == "frames":
+                    return False
+                frames.extend(found or [])
+        if settings.animation_format == "frames":
+            return self._skipped(template, frames)
+        animations = writer.existing_images(template, count, animation=True)
+        return animations is not None and self._skipped(template, frames, animations)
+
     def animation(self, template: JobTemplate, media: SeedMedia) -> None:
         """Render every frame of an animated seed; frames and animation files as they come."""
+        if self._skipped_animation(template, media):
+            return
         plan, output_settings = self.plan, self.plan.output
         written: list[WrittenImage] = []
         animations = None
@@ -293,15 +371,23 @@ class _Renderer:
 
 
 def render(context: KernelContext, plan: RenderPlan) -> RenderResult:
-    """Render everything ``plan`` describes; return what was written."""
+    """Render everything ``plan`` describes; return what was written.
+
+    Everything that can be checked without a model is checked first (a dry run
+    stops there), and processors are created before the model type loads anything,
+    so a mistake is reported in a second, not after the model has loaded.
+    """
     context.manager.registry(Category.MODEL_TYPE).get(plan.request.source.model_type)
+    check_inputs(context, plan)
     if plan.dry_run:
+        create_model_type(context, plan).check(plan.request)
         return _dry_run(plan)
+    processors = _Processors(context, plan, device=plan.request.source.device)
     model_type = create_model_type(context, plan)
     model_type.check(plan.request)
     if plan.scheduler_help:
         return _scheduler_help(model_type, plan)
-    renderer = _Renderer(context, plan, model_type)
+    renderer = _Renderer(context, plan, model_type, processors)
     _emit(context, RenderStarted(request=plan.request, job_count=renderer.total))
     progress = context.progress(renderer.total, "jobs")
     try:

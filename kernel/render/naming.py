@@ -11,11 +11,14 @@ overwritten: ``_duplicate_<n>`` is added unless overwriting was asked for.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+
+from dgenerate.plugin_api.files import duplicate_names
 
 from ..uri import parse_uri
 from .grid import JobTemplate
 
-__all__ = ["base_name", "stem", "unique_path"]
+__all__ = ["base_name", "candidate_paths", "stem", "unique_path"]
 
 
 def _number(value: float | int) -> str:
@@ -57,16 +60,23 @@ def base_name(job: JobTemplate) -> str:
     return "_".join(parts)
 
 
+def candidate_paths(directory: str, stem: str, extension: str, *,
+                    taken: set[str] | None = None) -> Iterator[str]:
+    """``directory/stem.extension``, then its ``_duplicate_<n>`` names, skipping the names
+    already planned in this run (``taken``)."""
+    for path in duplicate_names(os.path.join(directory, f"{stem}.{extension}")):
+        if taken is None or str(path) not in taken:
+            yield str(path)
+
+
 def unique_path(directory: str, stem: str, extension: str, *, overwrite: bool,
                 taken: set[str] | None = None) -> str:
     """``directory/stem.extension``, or with ``_duplicate_<n>`` when that exists (or is in
-    ``taken``, names already planned in this run) and ``overwrite`` is false."""
-    path = os.path.join(directory, f"{stem}.{extension}")
+    ``taken``, names already planned in this run) and ``overwrite`` is false.
+
+    Only a plan: another process may take the name before a file is written, so writers
+    claim the name when the file is complete (see ``atomic_new_file``)."""
     if overwrite:
-        return path
-    taken = taken if taken is not None else set()
-    number = 1
-    while os.path.exists(path) or path in taken:
-        path = os.path.join(directory, f"{stem}_duplicate_{number}.{extension}")
-        number += 1
-    return path
+        return os.path.join(directory, f"{stem}.{extension}")
+    return next(path for path in candidate_paths(directory, stem, extension, taken=taken)
+                if not os.path.exists(path))

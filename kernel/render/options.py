@@ -77,7 +77,8 @@ def add_render_options(parser: argparse.ArgumentParser) -> None:
                            "schedulers the model accepts, 'helpargs' also their arguments.")
     grid.add_argument("-si", "--sigmas", nargs="+", metavar="CSV_FLOAT_OR_EXPRESSION",
                       help='Custom sigma schedules to try: "1.0,0.5,0.1" or an expression '
-                           '"expr: sigmas * 0.95" over the scheduler\'s own sigmas (numpy as np).')
+                           '"expr: sigmas * 0.95" over the scheduler\'s own sigmas (with a '
+                           'selection of numpy math as np).')
 
     inputs = parser.add_argument_group("input images")
     inputs.add_argument("-is", "--image-seeds", nargs="+", metavar="SEED",
@@ -119,6 +120,9 @@ def add_render_options(parser: argparse.ArgumentParser) -> None:
                         help="Put PREFIX_ in front of every file name.")
     output.add_argument("-ox", "--output-overwrite", action="store_true",
                         help="Overwrite existing files instead of adding _duplicate_N.")
+    output.add_argument("--skip-existing", action="store_true",
+                        help="Skip the jobs whose files are already in the output folder, to "
+                             "resume an interrupted run (give the same --seeds).")
     output.add_argument("-if", "--image-format", default="png", metavar="FORMAT",
                         help="File format of the images: png, jpg, webp ... (default: png)")
     output.add_argument("-af", "--animation-format", default="mp4", metavar="FORMAT",

@@ -11,20 +11,55 @@ import dataclasses
 import os
 from typing import TYPE_CHECKING, Any
 
+from dgenerate.plugin_api.errors import DgenerateError
 from dgenerate.plugin_api.interfaces.model_type import RenderOutput
 from dgenerate.plugin_api.render import Job
 
 from . import configs
 from .collage import make_grid
 from .grid import JobTemplate
-from .naming import stem, unique_path
+from .naming import candidate_paths, stem, unique_path
 from .plan import RenderPlan
 from .writer import write_image, write_text
 
 if TYPE_CHECKING:
     from PIL.Image import Image
 
-__all__ = ["AnimationSet", "OutputWriter", "WrittenImage"]
+__all__ = ["AnimationSet", "OutputWriter", "WrittenImage", "check_output_folder"]
+
+
+def _nearest_existing(path: str) -> str:
+    current = os.path.abspath(path)
+    while not os.path.exists(current):
+        parent = os.path.dirname(current)
+        if parent == current:
+            break
+        current = parent
+    return current
+
+
+def check_output_folder(path: str, *, clean: bool = True) -> None:
+    """Make sure ``--output-path`` can take files before anything is rendered: it is a
+    folder, or can be made one, that can be written. With ``clean`` the temporary files of
+    killed earlier runs in it are removed. It is created when the first file is written."""
+    from dgenerate.plugin_api.files import remove_stale_temporaries
+
+    existing = _nearest_existing(path)
+    if not os.path.isdir(existing):
+        where = "" if existing == os.path.abspath(path) else f": {existing!r}"
+        raise DgenerateError(f"--output-path {path!r}{where} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise DgenerateError(f"--output-path {path!r}: the folder {existing!r} is not writable")
+    if clean and existing == os.path.abspath(path):
+        remove_stale_temporaries(path)
+
+
+def _make_folder(path: str) -> None:
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as error:
+        raise DgenerateError(f"--output-path {path!r}: cannot create the folder: "
+                             f"{error.strerror or error}") from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,8 +83,11 @@ class AnimationSet:
             writer.write(image)
 
     def close(self) -> list[str]:
+        """Finish every file; the paths written (a name may have moved on to a
+        ``_duplicate_N`` if another process took it meanwhile)."""
         for writer in self._writers:
             writer.close()
+        self.paths = [writer.path for writer in self._writers]
         return self.paths
 
     def abort(self) -> None:
@@ -65,13 +103,29 @@ class OutputWriter:
         self.output = plan.output
         self.model_name = model_name
         self.taken: set[str] = set()
+        # --skip-existing re-renders a job only when some of its files are missing; the ones
+        # there (from the interrupted run, the same seeds) are replaced, not duplicated
+        self.replaces = self.output.overwrite or self.output.skip_existing
 
     def path(self, name: str, extension: str) -> str:
         """A free path for ``name`` (``_duplicate_N`` unless overwriting), reserved."""
         found = unique_path(self.output.path, name, extension,
-                            overwrite=self.output.overwrite, taken=self.taken)
+                            overwrite=self.replaces, taken=self.taken)
         self.taken.add(found)
         return found
+
+    def _write(self, image: Image, name: str, metadata: dict[str, str] | None) -> str:
+        """Write one image; without overwriting, its name is claimed when it is complete, so
+        a process writing the same names into the folder cannot replace it (nor it that
+        process's)."""
+        extension = self.output.image_format
+        if self.replaces:
+            return write_image(image, self.path(name, extension), extension, metadata=metadata)
+        candidates = candidate_paths(self.output.path, name, extension, taken=set(self.taken))
+        path = write_image(image, os.path.join(self.output.path, f"{name}.{extension}"),
+                           extension, metadata=metadata, names=candidates)
+        self.taken.add(path)
+        return path
 
     def names(self, template: JobTemplate, count: int, *, frame: int | None = None,
               animation: bool = False) -> list[str]:
@@ -82,6 +136,20 @@ class OutputWriter:
         suffix = "animation" if animation else "image"
         return [f"{name}_{suffix}_{index}" for index in range(1, count + 1)]
 
+    def existing_images(self, template: JobTemplate, count: int, *, frame: int | None = None,
+                        animation: bool = False) -> list[str] | None:
+        """With ``--skip-existing``, the files a job (or one frame of it) writes when they all
+        exist already, under their plain names; otherwise None."""
+        if not self.output.skip_existing:
+            return None
+        extension = self.output.animation_format if animation else self.output.image_format
+        paths = [os.path.join(self.output.path, f"{name}.{extension}")
+                 for name in self.names(template, count, frame=frame, animation=animation)]
+        if not all(os.path.isfile(path) for path in paths):
+            return None
+        self.taken.update(paths)
+        return paths
+
     def gridded(self, images: list[Image]) -> list[Image]:
         """The images as written: one grid when --batch-grid-size is given."""
         if self.output.grid is not None and len(images) > 1:
@@ -91,7 +159,7 @@ class OutputWriter:
     def write_images(self, template: JobTemplate, job: Job, output: RenderOutput, *,
                      frame: int | None = None, config: str | None = None) -> list[WrittenImage]:
         """Write the images of a job (or of one frame of it) with their configs/metadata."""
-        os.makedirs(self.output.path, exist_ok=True)
+        _make_folder(self.output.path)
         images = self.gridded(list(output.images))
         if config is None:
             config = configs.job_config(self.plan, template, job)
@@ -105,8 +173,7 @@ class OutputWriter:
             elif self.output.auto1111_metadata:
                 metadata = {"parameters": configs.auto1111_parameters(
                     template, job, seed, output.info, self.model_name)}
-            path = self.path(name, self.output.image_format)
-            write_image(image, path, self.output.image_format, metadata=metadata)
+            path = self._write(image, name, metadata)
             config_path = None
             if self.output.configs:
                 config_path = os.path.splitext(path)[0] + ".dgen"
@@ -118,10 +185,14 @@ class OutputWriter:
         """Start the animation files of a job whose frames hold ``count`` images."""
         from ..media.writing import AnimationWriter
 
-        os.makedirs(self.output.path, exist_ok=True)
+        _make_folder(self.output.path)
         extension = self.output.animation_format
         names = self.names(template, 1 if self.output.grid is not None else count,
                            animation=True)
         paths = [self.path(name, extension) for name in names]
-        writers = [AnimationWriter(path, self.output.animation_format, fps) for path in paths]
+        writers = [AnimationWriter(path, self.output.animation_format, fps,
+                                   names=None if self.replaces else candidate_paths(
+                                       self.output.path, name, extension,
+                                       taken=set(self.taken) - {path}))
+                   for name, path in zip(names, paths, strict=True)]
         return AnimationSet(writers, paths)

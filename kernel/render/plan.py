@@ -6,6 +6,8 @@ from __future__ import annotations
 import argparse
 import ast
 import dataclasses
+import math
+import os
 import random
 import re
 from collections.abc import Callable, Sequence
@@ -14,6 +16,7 @@ from typing import TypeVar
 from dgenerate.plugin_api.errors import DgenerateError, ValueSyntaxError
 from dgenerate.plugin_api.render import ModelSource, RenderRequest
 from dgenerate.plugin_api.values import (
+    MAX_IMAGE_SIDE,
     Prompt,
     Size,
     parse_csv_floats,
@@ -25,13 +28,20 @@ from dgenerate.plugin_api.values import (
 from ..imageseed import ImageSeed, parse_image_seed
 from ..uri import parse_uri
 from .options import IMAGE_FORMATS, METADATA_FORMATS, TENSOR_FORMATS
+from .prompt_arguments import check_prompt_arguments
 
 __all__ = ["OutputSettings", "RenderPlan", "SchedulerHelp", "build_plan"]
 
 T = TypeVar("T")
 
 _DEVICE = re.compile(r"^(cpu|mps|(cuda|xpu)(:\d+)?)$")
-_MAX_SEED = 99_999_999_999_999
+#: random seeds are drawn below this (short enough to read and type)
+_MAX_RANDOM_SEED = 99_999_999_999_999
+#: seeds are 64-bit: the largest one a generator accepts
+MAX_SEED = 2**64 - 1
+#: documented upper bounds, checked before anything is allocated
+MAX_GEN_SEEDS = 100_000
+MAX_BATCH_SIZE = 1024
 SIGMA_EXPRESSION_PREFIX = "expr:"
 
 
@@ -55,6 +65,7 @@ class OutputSettings:
     grid: Size | None = None  # columns x rows
     animation_format: str = "mp4"  # or "frames": frame images only
     no_frames: bool = False
+    skip_existing: bool = False
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,8 +110,8 @@ def _float(option: str, *, above: float | None = None, at_least: float | None = 
             value = float(text)
         except ValueError:
             raise ValueSyntaxError(f"{text!r} is not a number") from None
-        if value != value:  # NaN
-            raise ValueSyntaxError(f"{text!r} is not a number")
+        if not math.isfinite(value):  # nan, inf
+            raise ValueSyntaxError(f"{text!r} is not a finite number")
         if above is not None and value <= above:
             raise ValueSyntaxError(f"{text!r} must be greater than {above:g}")
         if at_least is not None and value < at_least:
@@ -111,8 +122,13 @@ def _float(option: str, *, above: float | None = None, at_least: float | None = 
     return convert
 
 
-def _int(minimum: int) -> Callable[[str], int]:
-    return lambda text: parse_int(text, minimum=minimum)
+def _int(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
+    def convert(text: str) -> int:
+        value = parse_int(text, minimum=minimum)
+        if maximum is not None and value > maximum:
+            raise ValueSyntaxError(f"{text!r} is above the limit of {maximum}")
+        return value
+    return convert
 
 
 def check_sigmas(text: str) -> str:
@@ -134,20 +150,41 @@ def check_sigmas(text: str) -> str:
     return stripped
 
 
-def _seeds(options: argparse.Namespace) -> tuple[int, ...]:
+def _seeds(options: argparse.Namespace, batch_size: int) -> tuple[int, ...]:
     if options.seeds and options.gen_seeds is not None:
         raise DgenerateError("--seeds and --gen-seeds cannot be used together: give the seeds, "
                              "or the number of random seeds to generate")
     if options.gen_seeds is not None:
-        try:
-            count = parse_int(options.gen_seeds, what="count", minimum=1)
-        except ValueSyntaxError as error:
-            raise _error("--gen-seeds", str(error)) from None
+        count = _each("--gen-seeds", [options.gen_seeds], _int(1, MAX_GEN_SEEDS), ())[0]
         generator = random.SystemRandom()
-        return tuple(generator.randint(0, _MAX_SEED) for _ in range(count))
+        return tuple(generator.randint(0, _MAX_RANDOM_SEED) for _ in range(count))
     if options.seeds:
-        return _each("--seeds", options.seeds, _int(0), ())
-    return (random.SystemRandom().randint(0, _MAX_SEED),)
+        seeds = _each("--seeds", options.seeds, _int(0, MAX_SEED), ())
+        for seed in seeds:  # batch item i of seed s uses s + i, which must be 64-bit too
+            if seed + batch_size - 1 > MAX_SEED:
+                raise _error("--seeds", f"{seed} with --batch-size {batch_size} needs seeds up "
+                                        f"to {seed + batch_size - 1}, above the 64-bit limit "
+                                        f"of {MAX_SEED}")
+        return seeds
+    return (random.SystemRandom().randint(0, _MAX_RANDOM_SEED),)
+
+
+def _prompt(text: str) -> Prompt:
+    check_prompt_arguments(text)
+    return Prompt.parse(text)
+
+
+def _output_prefix(prefix: str | None) -> str | None:
+    """A prefix is part of a file name: it may not lead out of the output folder."""
+    if prefix is None:
+        return None
+    separators = {"/", "\\", os.sep, *(filter(None, [os.altsep]))}
+    if any(separator in prefix for separator in separators) or "\0" in prefix or (
+            prefix.strip() in (".", "..")):
+        raise _error("--output-prefix", f"{prefix!r} is not a file name part: it may not "
+                                        "contain / or \\ (or be . or ..); choose the folder "
+                                        "with --output-path")
+    return prefix
 
 
 def _processors(option: str, values: Sequence[str] | None) -> tuple[tuple[str, ...], ...]:
@@ -189,7 +226,7 @@ def _output(options: argparse.Namespace, batch_size: int) -> OutputSettings:
     grid = None
     if options.batch_grid_size is not None:
         try:
-            grid = parse_size(options.batch_grid_size, what="grid size")
+            grid = parse_size(options.batch_grid_size, what="grid size", maximum=MAX_BATCH_SIZE)
         except ValueSyntaxError as error:
             raise _error("--batch-grid-size", str(error)) from None
         if grid.width * grid.height < batch_size:
@@ -202,12 +239,19 @@ def _output(options: argparse.Namespace, batch_size: int) -> OutputSettings:
     if options.no_frames and animation_format == "frames":
         raise DgenerateError("--no-frames cannot be used with --animation-format frames: "
                              "nothing would be written")
+    if options.skip_existing and options.output_overwrite:
+        raise DgenerateError("--skip-existing and --output-overwrite cannot be used together: "
+                             "keep the files that exist, or replace them")
+    if options.skip_existing and not options.seeds:
+        raise DgenerateError("--skip-existing needs --seeds: random seeds give other file names "
+                             "on every run, so nothing would be skipped")
     return OutputSettings(
-        path=options.output_path, prefix=options.output_prefix,
+        path=options.output_path, prefix=_output_prefix(options.output_prefix),
         overwrite=options.output_overwrite, image_format=image_format,
         configs=options.output_configs, metadata=options.output_metadata,
         auto1111_metadata=options.output_auto1111_metadata, grid=grid,
-        animation_format=animation_format, no_frames=options.no_frames)
+        animation_format=animation_format, no_frames=options.no_frames,
+        skip_existing=options.skip_existing)
 
 
 def _frame(value: str | None, option: str) -> int | None:
@@ -254,11 +298,12 @@ def build_plan(options: argparse.Namespace, *, verbose: bool = False) -> RenderP
         vae_slicing=options.vae_slicing)
 
     batch_size = _each("--batch-size", [options.batch_size] if options.batch_size else None,
-                       _int(1), (1,))[0]
+                       _int(1, MAX_BATCH_SIZE), (1,))[0]
     output_size = None
     if options.output_size is not None:
         try:
-            output_size = parse_size(options.output_size, align=8, what="output size")
+            output_size = parse_size(options.output_size, align=8, what="output size",
+                                     maximum=MAX_IMAGE_SIDE)
         except ValueSyntaxError as error:
             raise _error("--output-size", str(error)) from None
     image_seeds = _each("--image-seeds", options.image_seeds, parse_image_seed, ())
@@ -266,8 +311,8 @@ def build_plan(options: argparse.Namespace, *, verbose: bool = False) -> RenderP
 
     request = RenderRequest(
         source=source,
-        prompts=_each("--prompts", options.prompts, Prompt.parse, (Prompt(""),)),
-        seeds=_seeds(options),
+        prompts=_each("--prompts", options.prompts, _prompt, (Prompt(""),)),
+        seeds=_seeds(options, batch_size),
         seeds_to_images=options.seeds_to_images,
         inference_steps=_each("--inference-steps", options.inference_steps, _int(1), (30,)),
         guidance_scales=_each("--guidance-scales", options.guidance_scales,

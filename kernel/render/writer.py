@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
-from dgenerate.plugin_api.files import atomic_output
+from dgenerate.plugin_api.files import atomic_new_file, atomic_output
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -46,11 +47,15 @@ def _prepare(image: Image, format_name: str) -> Image:
 
 
 def write_image(image: Image, path: str, extension: str, *,
-                metadata: dict[str, str] | None = None) -> None:
-    """Save ``image`` to ``path`` in the format of ``extension``, storing ``metadata`` text.
+                metadata: dict[str, str] | None = None,
+                names: Iterable[str] | None = None) -> str:
+    """Save ``image`` to ``path`` in the format of ``extension``, storing ``metadata`` text;
+    return the path written.
 
     PNG keeps each entry as a text chunk; JPEG keeps one entry as the EXIF
     UserComment. Other formats store no metadata (callers refuse that earlier).
+    With ``names`` nothing is replaced: the image takes the first of them that is
+    free when it is complete (``path`` replaces what is there otherwise).
     """
     from PIL import Image as ImageModule
     from PIL import PngImagePlugin
@@ -66,8 +71,14 @@ def write_image(image: Image, path: str, extension: str, *,
         exif = ImageModule.Exif()
         exif.get_ifd(_EXIF_IFD)[_USER_COMMENT] = _user_comment("\n".join(metadata.values()))
         options["exif"] = exif.tobytes()
-    with atomic_output(path) as temporary:
-        _prepare(image, format_name).save(temporary, format=format_name, **options)
+    prepared = _prepare(image, format_name)
+    if names is None:
+        with atomic_output(path) as temporary:
+            prepared.save(temporary, format=format_name, **options)
+        return path
+    with atomic_new_file(path, names) as new_file:
+        prepared.save(new_file.temporary, format=format_name, **options)
+    return str(new_file.path)
 
 
 def write_text(text: str, path: str) -> None:

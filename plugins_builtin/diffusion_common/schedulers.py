@@ -4,23 +4,45 @@ from __future__ import annotations
 
 import difflib
 import inspect
+from collections.abc import Sequence
 from typing import Any
 
 import diffusers
 
 from dgenerate.plugin_api import REQUIRED, ArgSpec, DgenerateError, PluginContext, arguments_of
 
-__all__ = ["build_scheduler", "compatible_names", "scheduler_arguments"]
+__all__ = ["build_scheduler", "check_scheduler_uri", "compatible_names", "scheduler_arguments"]
 
 _CLONE = ArgSpec(name="clone_config", type=bool, default=True,
                  help="start from the model's own scheduler settings")
 
 
-def compatible_names(scheduler: Any) -> list[str]:
-    """The scheduler classes that can replace ``scheduler``, sorted."""
+def compatible_names(scheduler: Any, extra: Sequence[str] = ()) -> list[str]:
+    """The scheduler classes that can replace ``scheduler``, sorted; ``extra`` adds those a
+    model family knows to work beside the ones diffusers lists as compatible."""
     names = {cls.__name__ for cls in getattr(scheduler, "compatibles", [])}
     names.add(type(scheduler).__name__)
+    names.update(extra)
     return sorted(name for name in names if hasattr(diffusers, name))
+
+
+def _is_scheduler(name: str) -> bool:
+    return isinstance(getattr(diffusers, name, None), type) and issubclass(
+        getattr(diffusers, name), diffusers.SchedulerMixin)
+
+
+def check_scheduler_uri(uri: str, context: PluginContext) -> None:
+    """Fail for a scheduler URI that cannot work with any model: an unknown class name or
+    arguments the class does not take. Compatibility with the model is checked once it
+    is loaded."""
+    name = uri.split(";", 1)[0].strip()
+    if not _is_scheduler(name):
+        known = sorted(n for n in dir(diffusers) if n.endswith("Scheduler") and _is_scheduler(n))
+        close = difflib.get_close_matches(name, known, n=1)
+        hint = f"; did you mean {close[0]!r}?" if close else ""
+        raise DgenerateError(f"--schedulers: {name!r} is not a diffusers scheduler{hint} "
+                             "(list the ones a model accepts with --scheduler help)")
+    context.parse_uri(uri, scheduler_arguments(name), owner=f"scheduler {name!r}")
 
 
 def scheduler_arguments(name: str) -> tuple[ArgSpec, ...]:
@@ -50,11 +72,11 @@ def _settings_for(cls: Any, config: Any) -> dict[str, Any]:
 
 
 def build_scheduler(uri: str, current: Any, original_config: Any,
-                    context: PluginContext) -> Any:
+                    context: PluginContext, extra: Sequence[str] = ()) -> Any:
     """A new scheduler from ``uri``, its settings cloned from ``original_config`` unless
     ``clone-config=false``."""
     name = uri.split(";", 1)[0].strip()
-    cls = _class(name, compatible_names(current))
+    cls = _class(name, compatible_names(current, extra))
     _, values = context.parse_uri(uri, scheduler_arguments(name), owner=f"scheduler {name!r}")
     clone = values.pop("clone_config", True)
     try:

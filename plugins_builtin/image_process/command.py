@@ -10,8 +10,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from dgenerate.plugin_api import Category, DgenerateError, PluginContext, SubCommand
+from dgenerate.plugin_api.files import duplicate_names, remove_stale_temporaries
 from dgenerate.plugin_api.media import ANIMATION_FORMATS, IMAGE_FORMATS
-from dgenerate.plugin_api.values import ValueSyntaxError, parse_int, parse_size
+from dgenerate.plugin_api.values import MAX_IMAGE_SIDE, ValueSyntaxError, parse_int, parse_size
 
 __all__ = ["ImageProcess", "ProcessResult", "run_image_process"]
 
@@ -75,13 +76,16 @@ class _Settings:
 def _settings(options: argparse.Namespace) -> _Settings:
     try:
         align = parse_int(options.align, what="--align", minimum=1)
+        if align > MAX_IMAGE_SIDE:
+            raise ValueSyntaxError(f"--align {options.align!r} is above the limit of "
+                                   f"{MAX_IMAGE_SIDE} pixels")
         start = None if options.frame_start is None else parse_int(
             options.frame_start, what="--frame-start", minimum=0)
         end = None if options.frame_end is None else parse_int(
             options.frame_end, what="--frame-end", minimum=0)
         resize = None
         if options.resize is not None:
-            size = parse_size(options.resize, what="--resize")
+            size = parse_size(options.resize, what="--resize", maximum=MAX_IMAGE_SIDE)
             single = "x" not in options.resize.lower()
             resize = (size.width, None if single else size.height)
     except ValueSyntaxError as error:
@@ -111,14 +115,13 @@ def _is_folder(output: str) -> bool:
 
 
 def _free(path: str, overwrite: bool, taken: set[str]) -> str:
+    """The name a file is planned under: ``path``, or its first ``_duplicate_N`` name that
+    neither exists nor is planned in this run. Only a plan: writing claims the name
+    atomically and moves on to the next free one if another process took it meanwhile."""
     if overwrite:
         return path
-    stem, extension = os.path.splitext(path)
-    candidate, number = path, 1
-    while os.path.exists(candidate) or candidate in taken:
-        candidate = f"{stem}_duplicate_{number}{extension}"
-        number += 1
-    return candidate
+    return next(str(name) for name in duplicate_names(path)
+                if not os.path.exists(name) and str(name) not in taken)
 
 
 class _Run:
@@ -147,6 +150,11 @@ class _Run:
             if getattr(processor, "pre_resize", False):
                 image = processor(image)
         size = _target_size(image.size, self.settings)
+        if size != image.size and max(size) > MAX_IMAGE_SIDE:
+            raise DgenerateError(
+                f"image-process: --resize {self.options.resize} makes a {size[0]}x{size[1]} "
+                f"image of the {image.size[0]}x{image.size[1]} input, above the limit of "
+                f"{MAX_IMAGE_SIDE} pixels per side; give WIDTHxHEIGHT with --no-aspect")
         if size != image.size:
             image = image.resize(size, Image.Resampling.LANCZOS)
         for processor in self.processors:
@@ -177,7 +185,12 @@ class _Run:
             self.taken.add(output)
             folder = os.path.dirname(output)
             if folder:
-                os.makedirs(folder, exist_ok=True)
+                try:
+                    os.makedirs(folder, exist_ok=True)
+                except OSError as error:
+                    raise DgenerateError(f"image-process: cannot create the folder {folder!r}: "
+                                         f"{error.strerror or error}") from None
+            remove_stale_temporaries(folder or ".")
             with self.context.open_media(source) as media:
                 if media.animated:
                     self._animation(media, output)
@@ -191,7 +204,8 @@ class _Run:
             raise DgenerateError(f"image-process: the output {output!r} has no image format "
                                  f"extension ({', '.join(IMAGE_FORMATS)})")
         image = self._process(next(media.frames(0, 0)))
-        self.context.save_image(image, output)
+        output = self.context.save_image(image, output,
+                                         overwrite=self.options.output_overwrite)
         self.result.images.append(output)
         print(f"wrote {output}")
 
@@ -204,7 +218,7 @@ class _Run:
                 f"image-process: the output {output!r} of the animated input {media.path!r} "
                 f"must end with an animation format ({', '.join(ANIMATION_FORMATS)})")
         writer = None if options.no_animation_file else self.context.animation_writer(
-            output, animation_format, media.fps)
+            output, animation_format, media.fps, overwrite=options.output_overwrite)
         end = settings.end if settings.end is not None else media.frame_count - 1
         start = settings.start or 0
         if start >= media.frame_count:
@@ -216,14 +230,16 @@ class _Run:
                 if not options.no_frames:
                     path = _free(f"{stem}_frame_{number}.{settings.frame_format}",
                                  options.output_overwrite, self.taken)
-                    self.context.save_image(image, path)
+                    path = self.context.save_image(image, path,
+                                                   overwrite=options.output_overwrite)
+                    self.taken.add(path)
                     self.result.images.append(path)
                 if writer is not None:
                     writer.write(image)
             if writer is not None:
                 writer.close()
-                self.result.animations.append(output)
-                print(f"wrote {output}")
+                self.result.animations.append(writer.path)
+                print(f"wrote {writer.path}")
         except BaseException:
             if writer is not None:
                 writer.abort()

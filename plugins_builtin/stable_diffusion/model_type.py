@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import math
 from typing import Any
 
 import torch
@@ -27,9 +28,17 @@ from ..diffusion_common.compat import patch_text_encoders
 from ..diffusion_common.devices import resolve_device, resolve_dtype
 from ..diffusion_common.loading import disk_size, load_pipeline
 from ..diffusion_common.quiet import quiet_libraries
-from ..diffusion_common.schedulers import build_scheduler, compatible_names, scheduler_arguments
+from ..diffusion_common.schedulers import (
+    build_scheduler,
+    check_scheduler_uri,
+    compatible_names,
+    scheduler_arguments,
+)
 from ..diffusion_common.sigmas import resolve_sigmas
 from ..diffusion_common.sources import ResolvedModel, resolve_model
+
+#: schedulers that drive SD models besides the ones their scheduler lists as compatible
+_EXTRA_SCHEDULERS = ("LCMScheduler",)
 
 _PIPELINES = {
     Mode.TXT2IMG: StableDiffusionPipeline,
@@ -53,6 +62,7 @@ class StableDiffusion(ModelType):
         self.dtype = resolve_dtype(self.source.dtype, self.device)
         self._model: ResolvedModel | None = None
         self._original_scheduler: Any = None
+        self._strength_warned: set[tuple[int, float]] = set()
 
     # ------------------------------------------------------------------ checks
 
@@ -61,6 +71,9 @@ class StableDiffusion(ModelType):
                 value is not None for value in request.guidance_rescales):
             raise DgenerateError("--guidance-rescales works only for txt2img with model type "
                                  "sd (no --image-seeds)")
+        for uri in request.schedulers:
+            if uri is not None:
+                check_scheduler_uri(uri, self.context)
 
     # ----------------------------------------------------------------- loading
 
@@ -134,10 +147,10 @@ class StableDiffusion(ModelType):
         fresh = cls.from_config(config)
         if uri is None:
             return fresh
-        return build_scheduler(uri, fresh, config, self.context)
+        return build_scheduler(uri, fresh, config, self.context, extra=_EXTRA_SCHEDULERS)
 
     def scheduler_names(self) -> list[str]:
-        return compatible_names(self._base().scheduler)
+        return compatible_names(self._base().scheduler, extra=_EXTRA_SCHEDULERS)
 
     def scheduler_arguments(self, name: str) -> tuple[ArgSpec, ...]:
         return scheduler_arguments(name)
@@ -169,14 +182,34 @@ class StableDiffusion(ModelType):
             arguments.update(mask_image=list(job.masks), width=job.width, height=job.height)
         return arguments
 
-    def render(self, job: Job) -> RenderOutput:
-        if job.strength is not None and job.sigmas is None and (
-                int(job.inference_steps * job.strength) < 1):
+    def _strength(self, job: Job) -> float | None:
+        """img2img runs int(steps x strength) steps: when that is 0, raise the strength to
+        one step and say so (as dgenerate 5.0.0 does) rather than refuse the job."""
+        strength, steps = job.strength, job.inference_steps
+        if strength is None or job.sigmas is not None or int(steps * strength) >= 1:
+            return strength
+        raised = 1 / steps
+        while int(steps * raised) < 1:  # 1/steps can round below one step
+            raised = math.nextafter(raised, 2.0)
+        if (steps, strength) not in self._strength_warned:
+            self._strength_warned.add((steps, strength))
+            self.context.warn(
+                f"--inference-steps {steps} with --image-seed-strengths {strength} leaves no "
+                f"denoising step (img2img runs steps x strength of them); the strength is "
+                f"raised to {raised:.4g}, one step")
+        return raised
+
+    def _check_clip_skip(self, job: Job, pipeline: Any) -> None:
+        layers = pipeline.text_encoder.config.num_hidden_layers
+        if job.clip_skip is not None and job.clip_skip >= layers:
             raise DgenerateError(
-                f"--inference-steps {job.inference_steps} with --image-seed-strengths "
-                f"{job.strength} leaves no denoising step (img2img runs steps x strength of "
-                "them); use more steps or a higher strength")
+                f"--clip-skips {job.clip_skip}: the text encoder of {self.source.path!r} has "
+                f"{layers} layers, so at most {layers - 1} can be skipped")
+
+    def render(self, job: Job) -> RenderOutput:
+        job = dataclasses.replace(job, strength=self._strength(job))
         pipeline = self._pipeline(job.mode)
+        self._check_clip_skip(job, pipeline)
         pipeline.scheduler = self._scheduler(pipeline, job.scheduler)
         vae = pipeline.vae
         vae.enable_tiling() if self.source.vae_tiling else vae.disable_tiling()
