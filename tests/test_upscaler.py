@@ -386,12 +386,22 @@ def test_pickles_are_loaded_without_running_code(create, tmp_path: Path) -> None
     ("tile=64;overlap=64", "overlap=64 must be less than the tile size"),
     ("tile=auto;overlap=512", r"overlap=512 must be less than the tile size \(512 px for"),
     ("scale=0", "scale=0 is not a factor"),
+    ("scale=99999", "scale=99999 is not a factor"),
+    ("tile=99999", "tile=99999 is above the limit of 16384 pixels"),
     ("dtype=float64", "dtype='float64' is not one of float32, float16, bfloat16"),
     ("device=tpu", "device='tpu' is not auto, cpu"),
 ])
 def test_bad_arguments(create, models: Models, arguments: str, message: str) -> None:
     with pytest.raises(PluginArgumentError, match=message):
         create(f"upscaler;model={models.compact};{arguments}")
+
+
+def test_a_result_beyond_the_size_limit_is_refused_before_the_model_runs(
+        create, models: Models) -> None:
+    processor = create(f"upscaler;model={models.compact};scale=1000")
+    with pytest.raises(PluginArgumentError, match=r"upscaling the 24x18 image x1000 would make "
+                                                  r"24000x18000 pixels, above the limit"):
+        processor(picture(24, 18))
 
 
 def test_bad_argument_types_are_reported_by_the_uri_parser(create, models: Models) -> None:

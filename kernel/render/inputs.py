@@ -69,13 +69,18 @@ def _is_url(path: str) -> bool:
 
 def check_image_seed(seed: ImageSeed) -> None:
     """Everything about an image seed that can be known without a model: its form is
-    supported and its local files are images or videos that can be opened (URLs are
-    checked when they are fetched)."""
+    supported, its URLs are well formed and its local files are images or videos that can
+    be opened (URLs are downloaded when the job needs them)."""
     from ..media.reading import open_media
+    from ..webcache import check_url
 
     check_supported(seed)
     for path in (*seed.images, *seed.masks):
         if _is_url(path):
+            try:
+                check_url(path)
+            except DgenerateError as error:
+                raise DgenerateError(f"image seed {seed.text!r}: {error}") from None
             continue
         try:
             open_media(path).close()

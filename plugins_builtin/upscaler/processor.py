@@ -20,6 +20,7 @@ from dgenerate.plugin_api import (
     PluginArgumentError,
     PluginContext,
 )
+from dgenerate.plugin_api.values import MAX_IMAGE_SIDE
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -121,10 +122,10 @@ class Upscaler(ImageProcessor):
         super().__init__(**kwargs)
         self.tile = _check_tile(tile)
         self.overlap = _check_overlap(overlap, self.tile)
-        if scale is not None and (isinstance(scale, bool) or scale < 1):
+        if scale is not None and (isinstance(scale, bool) or not 1 <= scale <= MAX_IMAGE_SIDE):
             raise PluginArgumentError(
-                f"upscaler: scale={scale} is not a factor of 1 or more (omit it to keep the "
-                "model's own factor)")
+                f"upscaler: scale={scale} is not a factor from 1 to {MAX_IMAGE_SIDE} (omit it "
+                "to keep the model's own factor)")
         self.scale = scale
         self.force_tiling = bool(force_tiling)
         self.dtype = str(dtype).strip().lower()
@@ -181,6 +182,7 @@ class Upscaler(ImageProcessor):
         from PIL import Image as PILImage
 
         descriptor = self._model
+        self._check_result_size(image.size, descriptor.scale)
         alpha = None
         if descriptor.input_channels != 4 and image.has_transparency_data:
             alpha = image.convert("RGBA").getchannel("A")
@@ -201,6 +203,15 @@ class Upscaler(ImageProcessor):
         if alpha is not None:
             output.putalpha(alpha.resize(output.size, PILImage.Resampling.LANCZOS))
         return output
+
+    def _check_result_size(self, size: tuple[int, int], model_scale: int) -> None:
+        """Refuse, before the model runs, a result larger than MAX_IMAGE_SIDE per side."""
+        factor = max(model_scale, self.scale or 0)
+        if max(size) * factor > MAX_IMAGE_SIDE:
+            raise PluginArgumentError(
+                f"upscaler: upscaling the {size[0]}x{size[1]} image x{factor} would make "
+                f"{size[0] * factor}x{size[1] * factor} pixels, above the limit of "
+                f"{MAX_IMAGE_SIDE} pixels per side")
 
     def _offload(self, descriptor: Any) -> None:
         import torch
@@ -301,6 +312,9 @@ def _check_tile(tile: Any) -> int | str:
     if isinstance(tile, bool) or not isinstance(tile, int) or tile < 0:
         raise PluginArgumentError(
             f"upscaler: tile={tile!r} is not a number of pixels, 0 (no tiling) or auto")
+    if tile > MAX_IMAGE_SIDE:
+        raise PluginArgumentError(
+            f"upscaler: tile={tile} is above the limit of {MAX_IMAGE_SIDE} pixels")
     if 0 < tile < _MIN_TILE:
         raise PluginArgumentError(
             f"upscaler: tile={tile} is too small; tiles must be at least {_MIN_TILE} pixels "
