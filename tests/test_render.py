@@ -394,6 +394,11 @@ def test_bad_input_is_one_clear_error(tiny_sd: Path, tmp_path: Path, media: Path
     (["--output-size", "60"], "is not aligned to 8 pixels"),
     (["--output-path", "{file}"], "is a file, not a folder"),
     (["--output-path", "{file}/inside"], "is a file, not a folder"),
+    (["--image-seeds", "images: {horse}, {horse}", "--batch-size", "3"],
+     "--batch-size 3 must be a multiple of the 2 images given to images:"),
+    (["--image-seeds", "{horse}", "--seed-image-processors", "flip", "+", "mirror"],
+     "2 processor chains separated by '+' were given for 1 input image"),
+    (["--image-seeds", "http://[::1/a.png"], "is not a URL that can be downloaded"),
 ])
 def test_dry_run_checks_everything_it_can_without_a_model(tmp_path: Path, media: Path,
                                                           arguments: list[str],

@@ -21,6 +21,7 @@ from dgenerate.plugin_api.events import JobFinished, JobStarted, RenderFinished,
 from dgenerate.plugin_api.interfaces.model_type import ModelType, RenderOutput
 from dgenerate.plugin_api.render import Job, Mode
 from dgenerate.plugin_api.specs import Category
+from dgenerate.plugin_api.values import check_chain_groups
 
 from ..plugins.context import KernelContext
 from ..plugins.targets import resolve_target
@@ -88,8 +89,17 @@ def _processor_uris(plan: RenderPlan) -> list[str]:
 def check_inputs(context: KernelContext, plan: RenderPlan) -> None:
     """What can be checked before any model loads: image seed files, processor URIs and
     their arguments, the output folder."""
+    batch_size = plan.request.batch_size
     for seed in plan.image_seeds:
         check_image_seed(seed)
+        check_chain_groups(plan.seed_processors, len(seed.images),
+                           what="--seed-image-processors")
+        if seed.masks:
+            check_chain_groups(plan.mask_processors, len(seed.masks),
+                               what="--mask-image-processors")
+        if seed.batched and batch_size != 1 and batch_size % len(seed.images):
+            raise DgenerateError(f"--batch-size {batch_size} must be a multiple of the "
+                                 f"{len(seed.images)} images given to images: in {seed.text!r}")
     for uri in _processor_uris(plan):
         context.check_uri(Category.IMAGE_PROCESSOR, uri, device=plan.request.source.device)
     check_output_folder(plan.output.path, clean=not plan.dry_run)
