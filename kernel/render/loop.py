@@ -274,20 +274,31 @@ class _Renderer:
         files = [path for item in written for path in (item.path, item.config) if path]
         _emit(self.context, JobFinished(job=job, files=(*files, *animations), info=dict(info)))
 
-    def _skipped(self, template: JobTemplate, images: list[str] | None,
+    def _skipped(self, template: JobTemplate, images: list[WrittenImage] | None,
                  animations: Sequence[str] = ()) -> bool:
         """``--skip-existing``: a job whose files all exist (``images`` is None otherwise) is
         not rendered again; its files count as its results (``last_images``), as if it had
         just written them."""
         if images is None:
             return False
-        for path in (*images, *animations):
+        for path in (*(image.path for image in images), *animations):
             print(f"exists {path}")
-        self.result.images.extend(WrittenImage(path, template.number, template.seed)
-                                  for path in images)
+        self.result.images.extend(images)
         self.result.animations.extend(animations)
         self.result.jobs += 1
         return True
+
+    def _existing(self, template: JobTemplate, frame: int | None = None
+                  ) -> list[WrittenImage] | None:
+        """The image files of a job (or of one of its frames) when they all exist."""
+        paths = self.writer.existing_images(template, _image_count(self.plan, template),
+                                            frame=frame)
+        if paths is None:
+            return None
+        # batch item i has the seed s + i, as when it was written
+        return [WrittenImage(path, template.number,
+                             template.seed + (index if len(paths) > 1 else 0), frame=frame)
+                for index, path in enumerate(paths)]
 
     def _animated(self, template: JobTemplate) -> bool:
         """Whether the job's image seed is animated (found out once per image seed)."""
@@ -305,8 +316,7 @@ class _Renderer:
                 return self.animation(template, media)
             finally:
                 media.close()
-        count = _image_count(self.plan, template)
-        if self._skipped(template, self.writer.existing_images(template, count)):
+        if self._skipped(template, self._existing(template)):
             return None
         inputs = None
         if template.image_seed is not None:
@@ -327,18 +337,18 @@ class _Renderer:
     def _skipped_animation(self, template: JobTemplate, media: SeedMedia) -> bool:
         """``--skip-existing`` for an animated job: done when its animation files exist (or,
         with --animation-format frames, every frame image)."""
-        settings, writer = self.plan.output, self.writer
-        count = _image_count(self.plan, template)
-        frames: list[str] = []
+        settings = self.plan.output
+        frames: list[WrittenImage] = []
         if not settings.no_frames:
             for number in range(1, media.frame_count + 1):
-                found = writer.existing_images(template, count, frame=number)
+                found = self._existing(template, frame=number)
                 if found is None and settings.animation_format == "frames":
                     return False
                 frames.extend(found or [])
         if settings.animation_format == "frames":
             return self._skipped(template, frames)
-        animations = writer.existing_images(template, count, animation=True)
+        animations = self.writer.existing_images(template, _image_count(self.plan, template),
+                                                 animation=True)
         return animations is not None and self._skipped(template, frames, animations)
 
     def animation(self, template: JobTemplate, media: SeedMedia) -> None:
