@@ -29,7 +29,13 @@ import re
 from collections.abc import Sequence
 
 from dgenerate.plugin_api.errors import DgenerateError, ValueSyntaxError
-from dgenerate.plugin_api.values import MAX_IMAGE_SIDE, parse_bool, parse_int
+from dgenerate.plugin_api.values import (
+    MAX_IMAGE_SIDE,
+    align_size,
+    format_size,
+    parse_bool,
+    parse_int,
+)
 
 __all__ = [
     "AdapterImage",
@@ -367,11 +373,11 @@ def _check(seed: ImageSeed) -> None:
     text = seed.text
     if seed.resize is not None and seed.align is None:
         # like --output-size, a size must be aligned; with align= it is rounded down instead
-        misaligned = [side for side in (seed.resize.width, seed.resize.height)
-                      if side is not None and side % 8]
+        width, height = seed.resize.width, seed.resize.height
+        misaligned = [side for side in (width, height) if side is not None and side % 8]
         if misaligned:
-            nearest = "x".join(str(max(8, round(side / 8) * 8)) for side in (
-                seed.resize.width, seed.resize.height) if side is not None)
+            aligned = align_size((width, height or width), 8)
+            nearest = str(aligned.width) if height is None else format_size(aligned)
             raise _fail(text, f"the size {misaligned[0]} is not a multiple of 8 (the nearest "
                               f"is {nearest}); or give align= to round it down")
     if seed.frame_start is not None and seed.frame_end is not None and (

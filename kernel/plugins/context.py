@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from dgenerate.plugin_api.args import ArgSpec
@@ -15,6 +15,13 @@ from dgenerate.plugin_api.specs import Category, PluginSpec
 from .manager import PluginManager
 
 __all__ = ["KernelContext"]
+
+
+def _claims(path: str, overwrite: bool) -> Iterator[str] | None:
+    """None to replace ``path``; else the names a new file may be published under."""
+    from dgenerate.plugin_api.files import duplicate_names
+
+    return None if overwrite else (str(name) for name in duplicate_names(path))
 
 
 class KernelContext:
@@ -102,21 +109,15 @@ class KernelContext:
 
     def animation_writer(self, path: str, animation_format: str, fps: float, *,
                          overwrite: bool = True) -> Any:
-        from dgenerate.plugin_api.files import duplicate_names
-
         from ..media.writing import AnimationWriter
 
-        names = None if overwrite else (str(name) for name in duplicate_names(path))
-        return AnimationWriter(path, animation_format, fps, names=names)
+        return AnimationWriter(path, animation_format, fps, names=_claims(path, overwrite))
 
     def save_image(self, image: Any, path: str, *, overwrite: bool = True) -> str:
-        from dgenerate.plugin_api.files import duplicate_names
-
         from ..render.writer import write_image
 
         extension = os.path.splitext(path)[1].lstrip(".").lower() or "png"
-        names = None if overwrite else (str(name) for name in duplicate_names(path))
-        return write_image(image, path, extension, names=names)
+        return write_image(image, path, extension, names=_claims(path, overwrite))
 
     def debug(self, message: str) -> None:
         if self._verbose:

@@ -180,14 +180,15 @@ def _dry_run(plan: RenderPlan) -> RenderResult:
     writer = OutputWriter(plan, model_name="")
     result = RenderResult(plan)
     for template in expand_jobs(plan):
-        existing = writer.existing_images(template, _image_count(plan, template))
+        count = _image_count(plan, template)
+        existing = writer.existing_images(template, count)
         if existing is not None:
             print(f"job {template.number}: skipped, its files exist:")
             for path in existing:
                 print(f"    {path}")
             continue
         paths = [writer.path(name, plan.output.image_format)
-                 for name in writer.names(template, _image_count(plan, template))]
+                 for name in writer.names(template, count)]
         details = [f"prompt={str(template.prompt)!r}", f"seed={template.seed}",
                    f"steps={template.inference_steps}", f"guidance={template.guidance_scale}"]
         for label, value in (("rescale", template.guidance_rescale),

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from dgenerate.plugin_api.errors import DgenerateError
@@ -114,18 +115,24 @@ class OutputWriter:
         self.taken.add(found)
         return found
 
-    def _write(self, image: Image, name: str, metadata: dict[str, str] | None) -> str:
-        """Write one image; without overwriting, its name is claimed when it is complete, so
-        a process writing the same names into the folder cannot replace it (nor it that
-        process's)."""
-        extension = self.output.image_format
+    def _claims(self, name: str, extension: str, reserved: str) -> Iterator[str] | None:
+        """The names a file planned as ``reserved`` may be published under: None when
+        replacing, else ``name`` and its ``_duplicate_N`` names not planned for other files,
+        claimed when the file is complete so that a process writing the same names into
+        the folder cannot replace it (nor it that process's)."""
         if self.replaces:
-            return write_image(image, self.path(name, extension), extension, metadata=metadata)
-        candidates = candidate_paths(self.output.path, name, extension, taken=set(self.taken))
-        path = write_image(image, os.path.join(self.output.path, f"{name}.{extension}"),
-                           extension, metadata=metadata, names=candidates)
-        self.taken.add(path)
-        return path
+            return None
+        return candidate_paths(self.output.path, name, extension,
+                               taken=self.taken - {reserved})
+
+    def _write(self, image: Image, name: str, metadata: dict[str, str] | None) -> str:
+        """Write one image; return the path it was written to."""
+        extension = self.output.image_format
+        path = self.path(name, extension)
+        written = write_image(image, path, extension, metadata=metadata,
+                              names=self._claims(name, extension, path))
+        self.taken.add(written)
+        return written
 
     def names(self, template: JobTemplate, count: int, *, frame: int | None = None,
               animation: bool = False) -> list[str]:
@@ -191,8 +198,6 @@ class OutputWriter:
                            animation=True)
         paths = [self.path(name, extension) for name in names]
         writers = [AnimationWriter(path, self.output.animation_format, fps,
-                                   names=None if self.replaces else candidate_paths(
-                                       self.output.path, name, extension,
-                                       taken=set(self.taken) - {path}))
+                                   names=self._claims(name, extension, path))
                    for name, path in zip(names, paths, strict=True)]
         return AnimationSet(writers, paths)

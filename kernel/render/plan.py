@@ -7,7 +7,6 @@ import argparse
 import ast
 import dataclasses
 import math
-import os
 import random
 import re
 from collections.abc import Callable, Sequence
@@ -178,8 +177,7 @@ def _output_prefix(prefix: str | None) -> str | None:
     """A prefix is part of a file name: it may not lead out of the output folder."""
     if prefix is None:
         return None
-    separators = {"/", "\\", os.sep, *(filter(None, [os.altsep]))}
-    if any(separator in prefix for separator in separators) or "\0" in prefix or (
+    if any(character in prefix for character in "/\\\0") or (
             prefix.strip() in (".", "..")):
         raise _error("--output-prefix", f"{prefix!r} is not a file name part: it may not "
                                         "contain / or \\ (or be . or ..); choose the folder "
