@@ -25,7 +25,7 @@ from dgenerate.kernel.cli.parser import build_parser
 from dgenerate.kernel.plugins.context import KernelContext
 from dgenerate.kernel.plugins.manager import PluginManager
 from dgenerate.kernel.render.loop import render
-from dgenerate.kernel.render.plan import build_plan
+from dgenerate.kernel.cli.commands import make_plan
 
 model, media, modes = sys.argv[1], sys.argv[2], sys.argv[3].split(",")
 manager = PluginManager(); manager.autoload()
@@ -36,7 +36,8 @@ seeds = {"txt2img": [], "img2img": ["--image-seeds", f"{media}/horse1.jpg;256x14
 for mode in modes:
     arguments = [model, "--seeds", "1", "--inference-steps", "4", "--output-size", "256",
                  "--output-path", out, *seeds[mode]]
-    render(context, build_plan(build_parser(manager).parse_args(arguments)))
+    parser = build_parser(manager)
+    render(context, make_plan(context, parser, parser.parse_args(arguments)))
 print(json.dumps({"peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
 """
 

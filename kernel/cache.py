@@ -1,6 +1,6 @@
 """Memoizing expensive objects (pipelines, sub-models) by their creation parameters.
 
-Each named cache (``pipeline``, ``unet``, ``vae`` ...) maps a key describing how
+Each named cache (``pipeline``, and one per declared sub-model slot) maps a key describing how
 an object was created to the object, so a later invocation in the same process
 that asks for the same model gets the same object instead of loading it again.
 When memory runs short, the least recently used entries of all caches are
@@ -20,9 +20,9 @@ __all__ = ["CacheRegistry", "ObjectCache", "available_memory"]
 
 #: Keep at least this much memory free for the work itself after loading.
 DEFAULT_RESERVE = 2 * 1024**3
-#: Caches that always exist, so that scripts may name them before first use.
-STANDARD_CACHES = ("pipeline", "unet", "vae", "text_encoder", "image_encoder", "controlnet",
-                   "t2i_adapter", "transformer")
+#: The cache that always exists; the others are named after the sub-model slots model
+#: types declare (``unet``, ``vae`` ...), so that scripts may name them before first use.
+STANDARD_CACHES = ("pipeline",)
 
 
 def available_memory() -> int:

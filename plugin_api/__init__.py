@@ -30,13 +30,14 @@ from .interfaces.directive import Directive, DirectiveContext
 from .interfaces.image_processor import ImageProcessor
 from .interfaces.job_executor import JobExecutor
 from .interfaces.latents_processor import LatentsProcessor
-from .interfaces.model_type import ModelType, RenderOutput
+from .interfaces.model_type import IMAGE_SEED_INPUTS, Capabilities, ModelType, RenderOutput
 from .interfaces.pipeline_extension import PipelineExtension
 from .interfaces.prompt_upscaler import PromptUpscaler
 from .interfaces.prompt_weighter import PromptWeighter
 from .interfaces.quantizer import Quantizer
 from .interfaces.sub_command import SubCommand
 from .markers import hookimpl, hookspec
+from .options import NAME_POSITIONS, OptionSpec, option_name
 from .render import Job, Mode, ModelSource, ObjectCache, RenderContext, RenderRequest
 from .specs import (
     Category,
@@ -60,9 +61,12 @@ from .version import API_VERSION, API_VERSION_STRING
 __all__ = [
     "API_VERSION",
     "API_VERSION_STRING",
+    "IMAGE_SEED_INPUTS",
+    "NAME_POSITIONS",
     "REQUIRED",
     "Arg",
     "ArgSpec",
+    "Capabilities",
     "Category",
     "DgenerateError",
     "Directive",
@@ -83,6 +87,7 @@ __all__ = [
     "ModelTypeSpec",
     "ObjectCache",
     "OptionRegistrar",
+    "OptionSpec",
     "Padding",
     "PipelineExtension",
     "PipelineExtensionSpec",
@@ -124,4 +129,5 @@ __all__ = [
     "format_type",
     "hookimpl",
     "hookspec",
+    "option_name",
 ]

@@ -17,7 +17,9 @@ names; it is imported only when the feature is used.
 (:func:`dgenerate_configure`) or add command-line options
 (:func:`dgenerate_add_options`).
 
-The docs page ``docs/plugins/hooks.md`` is generated from this module.
+The docs page ``docs/plugins/hooks.md`` is generated from this module. Hooks
+marked *provisional, not called yet* belong to features that are still to come:
+a plugin may implement them, but nothing calls them, and the page leaves them out.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from collections.abc import Iterable
 from .context import OptionRegistrar, PluginContext
 from .events import RenderEvent
 from .markers import hookspec
+from .options import OptionSpec
 from .specs import (
     DirectiveSpec,
     ImageProcessorSpec,
@@ -40,6 +43,13 @@ from .specs import (
     SubCommandSpec,
     TemplateFunctionSpec,
 )
+
+
+def _provisional(function):
+    """Mark a hook that nothing calls yet (left out of the hook reference)."""
+    function.dgenerate_provisional = True
+    return function
+
 
 # --------------------------------------------------------------- contributions
 
@@ -73,11 +83,15 @@ def dgenerate_image_processors() -> Iterable[ImageProcessorSpec]:
     """
 
 
+@_provisional
 @hookspec
 def dgenerate_latents_processors() -> Iterable[LatentsProcessorSpec]:
-    """Contribute latents processors (``--latents-processors`` and friends).
+    """Contribute latents processors (provisional, not called yet).
 
     The target is a :class:`~dgenerate.plugin_api.LatentsProcessor` subclass.
+    Nothing uses latents processors yet: the options that will run them
+    (``--latents-processors`` and friends) do not exist yet, and the interface may
+    change when they arrive.
 
     Example::
 
@@ -92,7 +106,11 @@ def dgenerate_latents_processors() -> Iterable[LatentsProcessorSpec]:
 def dgenerate_prompt_weighters() -> Iterable[PromptWeighterSpec]:
     """Contribute prompt weighters (``--prompt-weighter``).
 
-    The target is a :class:`~dgenerate.plugin_api.PromptWeighter` subclass.
+    The target is a :class:`~dgenerate.plugin_api.PromptWeighter` subclass. For each
+    job the kernel calls its ``translate(pipeline, call_args)`` once the model type
+    has built the call arguments (before pipeline extensions apply), and ``cleanup()``
+    after the call, also a failed one. A model type that renders in one step cannot
+    use a weighter: asking for one is an error.
 
     Example::
 
@@ -103,11 +121,15 @@ def dgenerate_prompt_weighters() -> Iterable[PromptWeighterSpec]:
     """
 
 
+@_provisional
 @hookspec
 def dgenerate_prompt_upscalers() -> Iterable[PromptUpscalerSpec]:
-    """Contribute prompt upscalers (``--prompt-upscaler``).
+    """Contribute prompt upscalers (provisional, not called yet).
 
     The target is a :class:`~dgenerate.plugin_api.PromptUpscaler` subclass.
+    Nothing uses prompt upscalers yet: the option that will run them
+    (``--prompt-upscaler``) does not exist yet, and the interface may change when
+    it arrives.
 
     Example::
 
@@ -122,7 +144,10 @@ def dgenerate_prompt_upscalers() -> Iterable[PromptUpscalerSpec]:
 def dgenerate_quantizers() -> Iterable[QuantizerSpec]:
     """Contribute quantization backends (``--quantizer``, ``quantizer=`` URI arguments).
 
-    The target is a :class:`~dgenerate.plugin_api.Quantizer` subclass.
+    The target is a :class:`~dgenerate.plugin_api.Quantizer` subclass. While a
+    pipeline loads, the diffusion toolkit asks it for a diffusers configuration (UNet,
+    transformer, ControlNet ...) and a transformers one (text encoders); ``None``
+    leaves that kind of component as it is.
 
     Example::
 
@@ -183,18 +208,44 @@ def dgenerate_sub_commands() -> Iterable[SubCommandSpec]:
 
 @hookspec
 def dgenerate_pipeline_extensions() -> Iterable[PipelineExtensionSpec]:
-    """Contribute pipeline extensions (FreeU, DeepCache ...) (provisional).
+    """Contribute pipeline extensions (FreeU, DeepCache ...).
 
-    An extension usually also implements :func:`dgenerate_add_options` to declare
-    the options that switch it on. The target is a
-    :class:`~dgenerate.plugin_api.PipelineExtension` subclass.
+    The spec declares the options that switch the extension on (``options``) and the
+    model types it works with. The target is a
+    :class:`~dgenerate.plugin_api.PipelineExtension` subclass; the kernel applies it
+    to the pipeline of every job that has a value for one of its options, between
+    building the call arguments and the call, and removes it afterwards.
+
+    ``plugins_builtin/pipeline_extensions/freeu/`` (``--freeu-params``) is a complete
+    example.
 
     Example::
 
         @hookimpl
         def dgenerate_pipeline_extensions():
-            yield PipelineExtensionSpec(name="freeu", summary="FreeU feature re-weighting.",
-                                        target="my_plugin.freeu:FreeU")
+            yield PipelineExtensionSpec(
+                name="my-eta", summary="Pass a DDIM eta to the pipeline call.",
+                target="my_plugin.eta:Eta", model_types=("sd", "sdxl"),
+                options=(OptionSpec(flags=("--my-eta-values",), type=float, axis=True,
+                                    token="eta", help="eta values to try."),))
+    """
+
+
+@hookspec
+def dgenerate_render_options() -> Iterable[OptionSpec]:
+    """Contribute options of the main command that are not tied to one model type
+    or extension spec (declare those in the spec's ``options``).
+
+    Each :class:`~dgenerate.plugin_api.OptionSpec` says which model types it applies
+    to; the kernel parses and checks it, expands it when it is an axis, names files
+    and writes configs with it, and hands its value to every job in ``job.values``.
+
+    Example::
+
+        @hookimpl
+        def dgenerate_render_options():
+            yield OptionSpec(flags=("--my-strengths",), type=float, axis=True, token="ms",
+                             model_types=("my-family",), help="Strengths to try.")
     """
 
 
@@ -251,17 +302,18 @@ def dgenerate_render_event(event: RenderEvent) -> None:
 
 @hookspec
 def dgenerate_add_options(options: OptionRegistrar) -> None:
-    """Declare command-line options of the main ``dgenerate`` command.
+    """Declare command-line options of the main ``dgenerate`` command, argparse style.
 
-    Called each time the kernel builds its argument parser; options appear in
-    ``--help`` and their values reach the plugin through the parsed options.
-    Each option also becomes the template variable ``last_<dest>`` in config
-    scripts.
+    Prefer :class:`~dgenerate.plugin_api.OptionSpec` declarations
+    (:func:`dgenerate_render_options` or a spec's ``options``): they give grid axes,
+    file-name tokens, reproducing configs and model-type checks. Options added here
+    appear in ``--help``, their parsed values reach model types in ``job.values``
+    (by dest, as given), and each becomes the template variable ``last_<dest>``.
 
     Example::
 
         @hookimpl
         def dgenerate_add_options(options):
-            options.add_option("--freeu-params", metavar="CSV_FLOAT", nargs="+",
-                               help="FreeU parameters s1,s2,b1,b2.")
+            options.add_option("--greeting", metavar="TEXT",
+                               help="Printed before the first render.")
     """

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+import warnings
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .context import PluginContext
@@ -28,6 +30,31 @@ __all__ = [
 ]
 
 
+# Fields of the first render contract that became options declared by the plugins that
+# own them; reading them still works (from ``values``) with a DeprecationWarning.
+_MOVED = {
+    "original_config": "original_config", "safety_checker": "safety_checker",
+    "vae_tiling": "vae_tiling", "vae_slicing": "vae_slicing",
+    "guidance_rescales": "guidance_rescales", "clip_skips": "clip_skips",
+    "guidance_rescale": "guidance_rescales", "clip_skip": "clip_skips",
+}
+
+
+def _moved(owner: Any, name: str) -> Any:
+    """The value of a field that moved into ``values``; AttributeError for anything else."""
+    if name not in _MOVED or name.startswith("__"):
+        raise AttributeError(f"{type(owner).__name__!r} object has no attribute {name!r}")
+    warnings.warn(f"{type(owner).__name__}.{name} is deprecated: read "
+                  f"values[{_MOVED[name]!r}] (the option is declared by the plugin that "
+                  "owns it)", DeprecationWarning, stacklevel=3)
+    value = object.__getattribute__(owner, "values").get(_MOVED[name])
+    if name in ("safety_checker", "vae_tiling", "vae_slicing"):
+        return bool(value)
+    if name in ("guidance_rescales", "clip_skips") and value is None:
+        return (None,)
+    return value
+
+
 class Mode(enum.StrEnum):
     """What a job does with its inputs."""
 
@@ -43,20 +70,24 @@ class ModelSource:
     ``path`` is as the user wrote it; the model type resolves it (folder, Hugging
     Face slug or blob link, URL, single-file checkpoint) with the context's help.
     ``dtype`` is one of ``auto``, ``float16``, ``bfloat16``, ``float32``.
+    ``values`` holds the single-valued options plugins declared (``original_config``
+    of a family that reads single files ...), by name; ``quantizer`` is the
+    ``--quantizer`` URI, if any.
     """
 
     path: str
-    model_type: str = "sd"
+    model_type: str
     revision: str = "main"
     variant: str | None = None
     subfolder: str | None = None
     auth_token: str | None = None
-    original_config: str | None = None
     dtype: str = "auto"
     device: str = "cpu"
-    safety_checker: bool = False
-    vae_tiling: bool = False
-    vae_slicing: bool = False
+    quantizer: str | None = None
+    values: Mapping[str, Any] = dataclasses.field(default_factory=dict, hash=False)
+
+    def __getattr__(self, name: str) -> Any:
+        return _moved(self, name)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -64,8 +95,9 @@ class RenderRequest:
     """Every render option of one invocation, parsed and checked for syntax.
 
     Multi-valued options are lists: each value is tried in turn. ``None`` in
-    ``schedulers`` / ``sigmas`` / ``clip_skips`` / ``guidance_rescales`` means
-    "the model's default".
+    ``schedulers`` / ``sigmas`` means "the model's default". ``values`` holds the
+    options plugins declared, by name: a tuple of values to try for an axis, the
+    value for a single option (``None`` when not given and without default).
     """
 
     source: ModelSource
@@ -74,15 +106,18 @@ class RenderRequest:
     seeds_to_images: bool = False
     inference_steps: tuple[int, ...] = (30,)
     guidance_scales: tuple[float, ...] = (5.0,)
-    guidance_rescales: tuple[float | None, ...] = (None,)
     image_seed_strengths: tuple[float, ...] = (0.8,)
-    clip_skips: tuple[int | None, ...] = (None,)
     schedulers: tuple[str | None, ...] = (None,)
     sigmas: tuple[str | None, ...] = (None,)
     batch_size: int = 1
     output_size: Size | None = None
     no_aspect: bool = False
     uses_image_seeds: bool = False
+    values: Mapping[str, Any] = dataclasses.field(default_factory=dict, hash=False)
+    prompt_weighter: str | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        return _moved(self, name)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -93,6 +128,8 @@ class Job:
     ``s`` uses ``s + i``, so a seed gives the same image whatever the batch size.
     ``images`` and ``masks`` (img2img / inpaint) hold one input per output image,
     already resized and processed; ``width``/``height`` is the output size.
+    ``values`` holds the value this job uses of every option plugins declared, by
+    name (``job.values["sdxl_high_noise_fractions"]``); ``None`` when not given.
     """
 
     number: int
@@ -103,17 +140,23 @@ class Job:
     guidance_scale: float
     width: int | None = None
     height: int | None = None
-    guidance_rescale: float | None = None
     strength: float | None = None
-    clip_skip: int | None = None
     scheduler: str | None = None
     sigmas: str | None = None
     images: tuple[Image, ...] = ()
     masks: tuple[Image, ...] = ()
+    values: Mapping[str, Any] = dataclasses.field(default_factory=dict, hash=False)
 
     @property
     def batch_size(self) -> int:
         return len(self.seeds)
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("guidance_rescale", "clip_skip"):
+            warnings.warn(f"Job.{name} is deprecated: read job.values[{_MOVED[name]!r}]",
+                          DeprecationWarning, stacklevel=2)
+            return object.__getattribute__(self, "values").get(_MOVED[name])
+        return _moved(self, name)
 
 
 class ObjectCache(Protocol):

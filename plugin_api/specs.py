@@ -26,6 +26,7 @@ from typing import Any, ClassVar
 
 from .args import ArgSpec
 from .errors import PluginSpecError
+from .options import OptionSpec
 
 __all__ = [
     "SPEC_CLASSES",
@@ -188,10 +189,43 @@ class ArgumentedSpec(PluginSpec):
                 _fail(self, "args declares a name twice")
 
 
+def _options(spec: PluginSpec, options: Any) -> tuple[OptionSpec, ...]:
+    options = tuple(options)
+    if not all(isinstance(option, OptionSpec) for option in options):
+        _fail(spec, "options must be OptionSpec records")
+    return options
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class ModelTypeSpec(PluginSpec):
-    """A ``--model-type`` value: a family of diffusion models (provisional)."""
+    """A ``--model-type`` value: a family of diffusion models.
+
+    :param options: the options this model type owns (an option whose
+        ``model_types`` is empty applies to this model type only).
+    :param capabilities: modes, image-seed inputs, sub-model slots and default size
+        (a :class:`~dgenerate.plugin_api.interfaces.model_type.Capabilities`); the
+        kernel checks requests against it before loading anything.
+    :param default: used when ``--model-type`` is not given (one model type at most).
+    """
 
     category = Category.MODEL_TYPE
+
+    options: tuple[OptionSpec, ...] = ()
+    capabilities: Any = None
+    default: bool = False
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        options = tuple(
+            option if option.model_types else dataclasses.replace(option, model_types=self.names)
+            for option in _options(self, self.options))
+        object.__setattr__(self, "options", options)
+        if self.capabilities is None:
+            from .interfaces.model_type import Capabilities
+
+            object.__setattr__(self, "capabilities", Capabilities())
+        elif type(self.capabilities).__name__ != "Capabilities":
+            _fail(self, "capabilities must be a Capabilities record")
 
 
 class ImageProcessorSpec(ArgumentedSpec):
@@ -201,7 +235,8 @@ class ImageProcessorSpec(ArgumentedSpec):
 
 
 class LatentsProcessorSpec(ArgumentedSpec):
-    """A latents processor, usable in ``--latents-processors`` options."""
+    """A latents processor (provisional, not called yet: the options that will run
+    latents processors, ``--latents-processors`` and friends, do not exist yet)."""
 
     category = Category.LATENTS_PROCESSOR
 
@@ -213,7 +248,8 @@ class PromptWeighterSpec(ArgumentedSpec):
 
 
 class PromptUpscalerSpec(ArgumentedSpec):
-    """A prompt upscaler, selected with ``--prompt-upscaler``."""
+    """A prompt upscaler (provisional, not called yet: the option that will run prompt
+    upscalers, ``--prompt-upscaler``, does not exist yet)."""
 
     category = Category.PROMPT_UPSCALER
 
@@ -259,10 +295,31 @@ class SubCommandSpec(PluginSpec):
     category = Category.SUB_COMMAND
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
 class PipelineExtensionSpec(PluginSpec):
-    """A pipeline extension (FreeU, DeepCache ...) switched on by its own CLI options."""
+    """A pipeline extension (FreeU, DeepCache ...) switched on by its own options.
+
+    :param options: the options that configure it; the extension acts on a job when
+        one of them has a value for that job (see ``PipelineExtension.enabled``).
+    :param model_types: the model types it works with; empty means every one. Its
+        options apply to these unless they name their own.
+    """
 
     category = Category.PIPELINE_EXTENSION
+
+    options: tuple[OptionSpec, ...] = ()
+    model_types: tuple[str, ...] = ()
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "model_types", tuple(self.model_types))
+        options = tuple(
+            option if option.model_types or not self.model_types
+            else dataclasses.replace(option, model_types=self.model_types)
+            for option in _options(self, self.options))
+        if not options:
+            _fail(self, "a pipeline extension is switched on by options it declares")
+        object.__setattr__(self, "options", options)
 
 
 class JobExecutorSpec(ArgumentedSpec):

@@ -13,7 +13,7 @@ message that names the offending text.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import NamedTuple
 
 from .errors import ValueSyntaxError
@@ -26,7 +26,9 @@ __all__ = [
     "Size",
     "align_size",
     "check_chain_groups",
+    "float_in",
     "format_size",
+    "int_in",
     "parse_bool",
     "parse_csv_floats",
     "parse_csv_ints",
@@ -245,3 +247,33 @@ class Prompt(NamedTuple):
 
     def __str__(self) -> str:
         return self.positive if self.negative is None else f"{self.positive}; {self.negative}"
+
+
+def float_in(*, above: float | None = None, at_least: float | None = None,
+             at_most: float | None = None) -> Callable[[str], float]:
+    """A converter of text to a finite float within bounds (an ``OptionSpec`` type)."""
+    def convert(text: str) -> float:
+        try:
+            value = float(text)
+        except (TypeError, ValueError):
+            raise ValueSyntaxError(f"{text!r} is not a number") from None
+        if not math.isfinite(value):  # nan, inf
+            raise ValueSyntaxError(f"{text!r} is not a finite number")
+        if above is not None and value <= above:
+            raise ValueSyntaxError(f"{text!r} must be greater than {above:g}")
+        if at_least is not None and value < at_least:
+            raise ValueSyntaxError(f"{text!r} must be at least {at_least:g}")
+        if at_most is not None and value > at_most:
+            raise ValueSyntaxError(f"{text!r} must be at most {at_most:g}")
+        return value
+    return convert
+
+
+def int_in(minimum: int | None = None, maximum: int | None = None) -> Callable[[str], int]:
+    """A converter of text to a whole number within bounds (an ``OptionSpec`` type)."""
+    def convert(text: str) -> int:
+        value = parse_int(text, minimum=minimum)
+        if maximum is not None and value > maximum:
+            raise ValueSyntaxError(f"{text!r} is above the limit of {maximum}")
+        return value
+    return convert

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from dgenerate.kernel.cli import commands
 from dgenerate.kernel.config.runner import ScriptSource
 from dgenerate.kernel.config.session import make_runner
 from dgenerate.kernel.plugins.context import KernelContext
@@ -20,7 +21,7 @@ pytestmark = pytest.mark.usefixtures("restore_process_state")
 
 def test_a_script_loads_its_model_once_and_sets_variables(tiny_sd: Path, tmp_path: Path,
                                                           media: Path) -> None:
-    runner = make_runner(KernelContext(isolated_plugin_manager()))
+    runner = make_runner(KernelContext(isolated_plugin_manager()), commands)
     text = textwrap.dedent(f"""
         \\set model {tiny_sd}
         {{{{ model }}}} --inference-steps 2 --seeds 1 2 --output-path {tmp_path / "a"}

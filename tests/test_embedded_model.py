@@ -47,7 +47,7 @@ def found(path: Path) -> dict:
 
 
 def test_the_name_resolves_to_the_shipped_folder(tmp_path: Path) -> None:
-    from dgenerate.plugins_builtin.embedded_model import embedded_model_folder
+    from dgenerate.plugin_api.diffusion.embedded import embedded_model_folder
 
     folder = Path(embedded_model_folder(MODEL))
     assert (folder / "model_index.json").is_file()
@@ -114,7 +114,7 @@ def vae_round_trip(image: np.ndarray) -> np.ndarray:
     import torch
     from diffusers import AutoencoderKL
 
-    from dgenerate.plugins_builtin.embedded_model import embedded_model_folder
+    from dgenerate.plugin_api.diffusion.embedded import embedded_model_folder
 
     vae = AutoencoderKL.from_pretrained(embedded_model_folder(MODEL), subfolder="vae")
     pixels = torch.from_numpy(image.astype(np.float32) / 127.5 - 1).permute(2, 0, 1)[None]

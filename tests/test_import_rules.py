@@ -135,3 +135,73 @@ def test_registration_modules_import_nothing_heavy() -> None:
             if imported.split(".")[0] in HEAVY_MODULES:
                 found.append(f"{source.name}: {imported}")
     assert found == []
+
+
+# the kernel's boxes, top layer first: a box imports only boxes of lower layers (or of its
+# own layer when that creates no cycle, checked below)
+KERNEL_LAYERS = (("cli",), ("config", "render"), ("plugins",),
+                 ("cache", "uri", "imageseed", "media", "version"))
+
+
+def _box(module: str, root: str, depth: int = 1) -> str | None:
+    if not module.startswith(root + "."):
+        return None
+    return ".".join(module[len(root) + 1:].split(".")[:depth]) or None
+
+
+def box_edges(folder: str, root: str, box_of) -> set[tuple[str, str]]:
+    edges = set()
+    for path in sources(folder):
+        name = module_name(path)
+        if path.name == "__init__.py":
+            name += ".__init__"
+        source_box = box_of(name)
+        for imported in imports(path.read_text(), name, module_level_only=False):
+            target_box = box_of(imported)
+            if source_box and target_box and target_box != source_box:
+                edges.add((source_box, target_box))
+    return edges
+
+
+def _cycles(edges: set[tuple[str, str]]) -> list[tuple[str, str]]:
+    """Edges that lie on a cycle."""
+    reach: dict[str, set[str]] = {}
+    nodes = {node for edge in edges for node in edge}
+    for node in nodes:
+        seen, todo = set(), [node]
+        while todo:
+            current = todo.pop()
+            for source, target in edges:
+                if source == current and target not in seen:
+                    seen.add(target)
+                    todo.append(target)
+        reach[node] = seen
+    return sorted((a, b) for a, b in edges if a in reach.get(b, set()))
+
+
+def test_kernel_boxes_are_layered_without_cycles() -> None:
+    layer = {box: index for index, boxes in enumerate(KERNEL_LAYERS) for box in boxes}
+    edges = box_edges("kernel", "dgenerate.kernel", lambda m: _box(m, "dgenerate.kernel"))
+    assert ("cli", "render") in edges and ("render", "plugins") in edges  # the scan sees them
+    unknown = {box for edge in edges for box in edge} - set(layer)
+    assert not unknown, f"kernel boxes missing from KERNEL_LAYERS: {unknown}"
+    upward = sorted((a, b) for a, b in edges if layer[b] < layer[a])
+    assert upward == [], "lower boxes import higher ones"
+    assert _cycles(edges) == []
+
+
+def _plugin_folder(module: str) -> str | None:
+    """The builtin plugin a module belongs to (model types: one per family folder)."""
+    box = _box(module, "dgenerate.plugins_builtin", depth=2)
+    if box is None:
+        return None
+    first = box.split(".")[0]
+    if first in ("model_types", "job_executors", "pipeline_extensions", "prompt_weighters"):
+        return box if "." in box else None
+    return first
+
+
+def test_builtin_plugins_do_not_import_each_other() -> None:
+    """Each builtin plugin stands on plugin_api alone, as a third-party one must."""
+    edges = box_edges("plugins_builtin", "dgenerate.plugins_builtin", _plugin_folder)
+    assert sorted(edges) == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dgenerate.kernel.render.writer import read_user_comment
+from dgenerate.kernel.media.saving import read_user_comment
 from dgenerate.plugin_api.testing import run_cli
 
 from .support import BUILTIN_ONLY as ENV
@@ -328,9 +329,10 @@ def test_auto1111_metadata(tiny_sd: Path, tmp_path: Path) -> None:
     (["--image-seeds", "nothing-here.png"], "'nothing-here.png' does not exist"),
     (["--image-seeds", "a.png;mask=b.png;c.png"], "cannot be mixed with the short form"),
     (["--image-seeds", 'a.png;mask="b.png'], "never closed"),
-    (["--image-seeds", "a.png;control=c.png"], "control images (control=, for ControlNets and "
-                                               "T2I adapters) is not supported yet"),
-    (["--image-seeds", "latents: a.pt"], "latents input (latents:, latents=) is not supported"),
+    (["--image-seeds", "a.png;control=c.png"],
+     "--model-type sd does not take control images (control=)"),
+    (["--image-seeds", "latents: a.pt"],
+     "--model-type sd does not take latents inputs (latents:, latents=)"),
     (["--image-seeds", "{kitten};frame-start=20"], "the frame slice starts at frame 20, but "
                                                    "the file has 11 frames"),
     (["--output-metadata", "--image-format", "gif"], "cannot carry metadata"),
@@ -443,7 +445,11 @@ def test_model_type_help_lists_the_model_types() -> None:
         result = run_cli(*arguments, env=ENV)
         assert result.exit_code == 0, result.stderr
         assert result.stdout.startswith("Available model types:")
-        assert '"sd"  Stable Diffusion 1.x and 2.x' in result.stdout
+        assert re.search(r'"sd" +Stable Diffusion 1.x and 2.x.*\(the default\)\n',
+                         result.stdout)
+        for family in ("sdxl", "sdxl-pix2pix", "kolors", "pix2pix", "upscaler-x2",
+                       "upscaler-x4"):
+            assert f'"{family}" ' in result.stdout
 
 
 def test_lcm_scheduler_drives_sd_models(tiny_sd: Path, tmp_path: Path) -> None:

@@ -8,16 +8,16 @@ import textwrap
 from pathlib import Path
 
 from dgenerate.kernel.cache import CacheRegistry
+from dgenerate.kernel.cli.commands import make_plan
 from dgenerate.kernel.cli.parser import build_parser
 from dgenerate.kernel.plugins.context import KernelContext
 from dgenerate.kernel.render.loop import render
-from dgenerate.kernel.render.plan import build_plan
 from dgenerate.plugin_api.testing import isolated_plugin_manager, run_cli
 
 
 def invoke(context: KernelContext, *args: str):
-    options = build_parser(context.manager).parse_args(list(args))
-    return render(context, build_plan(options))
+    parser = build_parser(context.manager)
+    return render(context, make_plan(context, parser, parser.parse_args(list(args))))
 
 
 def test_caches_are_shared_between_invocations(tiny_sd: Path, tmp_path: Path,
@@ -111,7 +111,7 @@ def test_a_failing_event_handler_is_reported(tiny_sd: Path, tmp_path: Path) -> N
     result = run_cli(str(tiny_sd), "--plugin-modules", str(plugin), "--inference-steps", "1",
                      "--output-path", str(tmp_path), env={"DGENERATE_DISABLE_PLUGINS": "*"})
     assert result.exit_code == 1
-    assert "a plugin failed handling RenderStarted: KeyError: 'oops'" in result.stderr
+    assert "failing.py) failed handling RenderStarted: KeyError: 'oops'" in result.stderr
 
 
 def test_eviction_when_memory_runs_short() -> None:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from dgenerate.plugin_api import DgenerateError
-from dgenerate.plugins_builtin.diffusion_common.sigmas import EXPRESSION_NUMPY, resolve_sigmas
+from dgenerate.plugin_api.diffusion.sigmas import EXPRESSION_NUMPY, resolve_sigmas
 
 STEPS = 6
 
@@ -92,7 +92,7 @@ def test_nothing_is_written(scheduler, tmp_path: Path, expression: str) -> None:
 
 
 def test_np_is_read_only_and_lists_only_the_whitelist(scheduler) -> None:
-    from dgenerate.plugins_builtin.diffusion_common.sigmas import _NUMPY
+    from dgenerate.plugin_api.diffusion.sigmas import _NUMPY
 
     assert sorted(dir(_NUMPY)) == sorted(EXPRESSION_NUMPY)
     with pytest.raises(AttributeError, match="read-only"):

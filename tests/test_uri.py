@@ -8,8 +8,9 @@ from typing import Any, Literal
 
 import pytest
 
-from dgenerate.kernel.uri import bind_arguments, convert_value, parse_uri
+from dgenerate.kernel.uri import bind_arguments, parse_uri
 from dgenerate.plugin_api import REQUIRED, ArgSpec, Padding, Size
+from dgenerate.plugin_api.conversion import convert_value
 from dgenerate.plugin_api.errors import PluginArgumentError, UriSyntaxError
 
 # ------------------------------------------------------------------ splitting

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from dgenerate.kernel import webcache
-from dgenerate.kernel.webcache import WebCache, parse_max_bytes, parse_timeout
+from dgenerate.plugin_api import webcache
 from dgenerate.plugin_api.errors import DgenerateError
+from dgenerate.plugin_api.webcache import WebCache, parse_max_bytes, parse_timeout
 
 from .source_fixtures import FileServer, serve
 
@@ -371,7 +371,7 @@ def test_another_process_neither_deletes_nor_duplicates_a_download(
         tmp_path: Path, server: FileServer) -> None:
     body = b"m" * 2000
     url = server.add("/slow/other.bin", body, chunk=200, delay=0.1)  # about 1 s
-    code = ("import sys\nfrom pathlib import Path\nfrom dgenerate.kernel.webcache import "
+    code = ("import sys\nfrom pathlib import Path\nfrom dgenerate.plugin_api.webcache import "
             "WebCache\nprint(WebCache(Path(sys.argv[1])).fetch(sys.argv[2]))\n")
     process = subprocess.Popen([sys.executable, "-c", code, str(tmp_path), url],
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

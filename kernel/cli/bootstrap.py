@@ -34,14 +34,20 @@ class _Meta:
     plugin_modules: list[str] = dataclasses.field(default_factory=list)
 
 
-def _take_meta(arguments: Sequence[str]) -> tuple[_Meta, list[str]]:
+def _take_meta(arguments: Sequence[str]) -> tuple[_Meta, list[str], list[str]]:
     """Pull -v, -ofm and --plugin-modules out of ``arguments``, by exact spelling only.
 
     argparse is not used here: it matches single-dash prefixes (it would read a
     sub-command's ``-o`` as ``-ofm``), and only exact names may be taken from
-    arguments that belong to a sub-command.
+    arguments that belong to a sub-command. Returns the options, the other arguments,
+    and ``arguments`` with the ``--plugin-modules`` values gathered at the end (so that
+    the main parser, which reads them too, cannot take the model path for one).
+
+    ``--plugin-modules`` takes its first value, then further values only while they name
+    a plugin (see :func:`~dgenerate.kernel.plugins.sources.names_a_plugin`): in
+    ``--plugin-modules p.py MODEL --prompts ...`` MODEL stays the model path.
     """
-    meta, rest = _Meta(), []
+    meta, rest, main, given = _Meta(), [], [], False
     index = 0
     while index < len(arguments):
         argument = arguments[index]
@@ -51,15 +57,22 @@ def _take_meta(arguments: Sequence[str]) -> tuple[_Meta, list[str]]:
         elif argument in ("-ofm", "--offline-mode"):
             meta.offline_mode = True
         elif argument == "--plugin-modules" or argument.startswith("--plugin-modules="):
+            given = True
             if "=" in argument:
                 meta.plugin_modules.append(argument.partition("=")[2])
                 continue
-            while index < len(arguments) and not arguments[index].startswith("-"):
-                meta.plugin_modules.append(arguments[index])
+            from ..plugins.sources import names_a_plugin  # not imported for --version
+
+            taken, first = meta.plugin_modules, len(meta.plugin_modules)
+            while index < len(arguments) and not arguments[index].startswith("-") and (
+                    len(taken) == first or names_a_plugin(arguments[index])):
+                taken.append(arguments[index])
                 index += 1
+            continue
         else:
             rest.append(argument)
-    return meta, rest
+        main.append(argument)
+    return meta, rest, main + (["--plugin-modules", *meta.plugin_modules] if given else [])
 
 
 def _split_sub_command(argv: Sequence[str]) -> tuple[list[str], str | None, list[str]] | None:
@@ -85,18 +98,18 @@ def bootstrap(argv: Sequence[str]) -> Bootstrap:
     except ``-v``, ``-ofm`` and ``--plugin-modules``, which dgenerate handles for it."""
     split = _split_sub_command(argv)
     if split is None:
-        known, _ = _take_meta(argv)
+        known, _, main = _take_meta(argv)
         return Bootstrap(known.verbose, known.offline_mode, tuple(known.plugin_modules),
-                         tuple(argv))
+                         tuple(main))
     before, name, after = split
     if name is None or name.startswith("-"):
         raise argparse.ArgumentError(None, "--sub-command needs the name of a sub-command")
-    known, unexpected = _take_meta(before)
+    known, unexpected, _ = _take_meta(before)
     if unexpected:
         raise argparse.ArgumentError(
             None, f"{' '.join(unexpected)}: only -v, -ofm and --plugin-modules may come "
                   "before --sub-command; the sub-command's own arguments go after its name")
-    known_after, rest = _take_meta(after)
+    known_after, rest, _ = _take_meta(after)
     return Bootstrap(
         verbose=known.verbose or known_after.verbose,
         offline_mode=known.offline_mode or known_after.offline_mode,

@@ -15,12 +15,13 @@ from dgenerate.plugin_api.specs import Category
 
 from ..config.variables import template_variables
 from ..plugins.context import KernelContext
-from ..plugins.targets import resolve_target
+from ..plugins.targets import blamed, resolve_target
 from . import listings
 from .help_options import HELP_OPTIONS, TEMPLATES_HELP
 from .parser import CONFIG_DESTS, META_DESTS, build_parser
 
-__all__ = ["Invocation", "invoke", "listing_text", "run_main_command", "run_sub_command"]
+__all__ = ["Invocation", "invoke", "listing_text", "make_plan", "run_main_command",
+           "run_sub_command"]
 
 
 def run_sub_command(context: KernelContext, name: str, args: Sequence[str]) -> int:
@@ -32,7 +33,8 @@ def run_sub_command(context: KernelContext, name: str, args: Sequence[str]) -> i
             f"sub-command {spec.name!r} from {spec.provider.describe()} has the target "
             f"{spec.target!r}, which is not a SubCommand subclass")
     run_startup(context)
-    status = target(context=context, name=spec.name).main(list(args))
+    with blamed(spec):
+        status = target(context=context, name=spec.name).main(list(args))
     return int(status or 0)
 
 
@@ -110,10 +112,20 @@ def invoke(context: KernelContext, arguments: Sequence[str], *,
     if options.model_path is None:
         parser.error("give a model path to render, or one of the --X-help options")
     from ..render.loop import render
+
+    plan = make_plan(context, parser, options)
+    with blamed():  # a processor (or other plugin object) failing is named
+        return Invocation(parser, options, plan, render(context, plan))
+
+
+def make_plan(context: KernelContext, parser: argparse.ArgumentParser,
+              options: argparse.Namespace) -> Any:
+    """The checked render plan of parsed options (``parser`` knows the declared options)."""
     from ..render.plan import build_plan
 
-    plan = build_plan(options, verbose=context.verbose)
-    return Invocation(parser, options, plan, render(context, plan))
+    return build_plan(options, verbose=context.verbose,
+                      model_types=context.manager.registry(Category.MODEL_TYPE),
+                      declared=parser.declared, plugin_dests=sorted(parser.plugin_dests))
 
 
 def _wants_script(options: argparse.Namespace) -> bool:
@@ -132,7 +144,7 @@ def run_main_command(context: KernelContext, args: Sequence[str]) -> int:
     if _wants_script(options):
         from ..config.session import run_scripts
 
-        return run_scripts(context, options, args)
+        return run_scripts(context, options, args, sys.modules[__name__])
     if options.assignments:
         parser.error("--set and --setp need a config script (--file, --shell or standard "
                      "input)")
@@ -150,4 +162,4 @@ def run_startup(context: KernelContext) -> None:
     from ..config.session import make_runner
     from ..config.startup import run_startup_script
 
-    run_startup_script(make_runner(context))
+    run_startup_script(make_runner(context, sys.modules[__name__]))

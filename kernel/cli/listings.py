@@ -14,14 +14,14 @@ import textwrap
 from collections.abc import Sequence
 from typing import Any
 
-from dgenerate.plugin_api.args import format_type
+from dgenerate.plugin_api.args import ArgSpec, arguments_of, format_type
 from dgenerate.plugin_api.errors import DgenerateError
 from dgenerate.plugin_api.interfaces.sub_command import SubCommand
 from dgenerate.plugin_api.specs import ArgumentedSpec, Category, PluginSpec
 
 from ..config.variables import TemplateVariable
 from ..plugins.registry import Registry
-from ..plugins.targets import missing_requirements, resolve_target, spec_arguments
+from ..plugins.targets import blamed, missing_requirements, resolve_target, spec_arguments
 
 __all__ = ["describe_specs", "describe_variables", "list_specs", "list_variables"]
 
@@ -82,6 +82,8 @@ def list_specs(registry: Registry[Any]) -> str:
         missing = missing_requirements(spec)
         if missing:
             summary += f" (unavailable: needs {', '.join(missing)})"
+        if getattr(spec, "default", False) is True:
+            summary += " (the default)"
         lines.append(f"{_INDENT}{_quoted_names(spec).ljust(width)}  {summary}")
     return "\n".join(lines)
 
@@ -97,22 +99,45 @@ def _describe_one(spec: PluginSpec, context: Any) -> str:
     target = resolve_target(spec)
     if category is Category.TEMPLATE_FUNCTION:
         signature = _function_signature(spec.name, target, hide_first=spec.needs_context)
-        return f"{signature}:\n{_description(spec, target)}"
+        described = _function_arguments(target, spec.needs_context)
+        return f"{signature}:\n{described}{_description(spec, target)}"
     if category is Category.SUB_COMMAND:
         if not (inspect.isclass(target) and issubclass(target, SubCommand)):
             return f"{heading}:\n{_description(spec, target)}"
-        return target(context=context, name=spec.name).format_help().rstrip()
+        with blamed(spec, "could not show its help"):
+            return target(context=context, name=spec.name).format_help().rstrip()
     lines = [f"{heading}:"]
     if isinstance(spec, ArgumentedSpec):
         arguments = [arg for arg in spec_arguments(spec) if not arg.hidden]
-        if arguments:
-            lines.append(f"{_INDENT}arguments:")
-            lines.extend(f"{_INDENT * 2}{arg.describe()}" for arg in arguments)
-        else:
-            lines.append(f"{_INDENT}arguments: none")
+        lines.append(f"{_INDENT}arguments:" if arguments else f"{_INDENT}arguments: none")
+        lines.extend(_argument_lines(arguments))
         lines.append("")
     lines.append(_description(spec, target))
     return "\n".join(lines)
+
+
+def _argument_lines(arguments: Sequence[ArgSpec], uri_names: bool = True) -> list[str]:
+    """``name: type = default`` for each argument, its ``Arg(help=...)`` indented below."""
+    lines = []
+    for arg in arguments:
+        line = arg.describe()
+        lines.append(_INDENT * 2 + (line if uri_names else arg.name + line[len(arg.uri_name):]))
+        if arg.help.strip():
+            lines.append(textwrap.indent(inspect.cleandoc(arg.help), _INDENT * 3))
+    return lines
+
+
+def _function_arguments(function: Any, needs_context: bool) -> str:
+    """The parameters of a template function that have ``Arg(help=...)``, with that help."""
+    try:
+        arguments = arguments_of(function)
+    except (TypeError, ValueError):
+        return ""
+    first = next(iter(inspect.signature(function).parameters), None) if needs_context else None
+    shown = [arg for arg in arguments if arg.name != first and not arg.hidden]
+    if not any(arg.help.strip() for arg in shown):
+        return ""
+    return "\n".join([f"{_INDENT}arguments:", *_argument_lines(shown, uri_names=False), "", ""])
 
 
 def describe_specs(registry: Registry[Any], names: Sequence[str], context: Any) -> str:

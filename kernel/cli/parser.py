@@ -8,6 +8,7 @@ from typing import Any
 from dgenerate.plugin_api.errors import DgenerateError, PluginConflictError, PluginSpecError
 
 from ..plugins.manager import LoadedPlugin, PluginManager
+from ..render.declared import add_declared_options, declared_options
 from ..render.options import add_render_options
 from ..version import dgenerate_version
 from .help_options import HELP_OPTIONS
@@ -63,6 +64,7 @@ class _Registrar:
         self._owners = owners
         self._group: Any = None
         self._plugin = ""
+        self.dests: set[str] = set()
 
     def bind(self, loaded: LoadedPlugin) -> _Registrar:
         self._plugin = loaded.provider.describe()
@@ -83,7 +85,7 @@ class _Registrar:
                 raise PluginConflictError(
                     f"the option {flag} is declared twice: by {owner} and by {self._plugin}")
         try:
-            self._group.add_argument(*flags, **kwargs)
+            self.dests.add(self._group.add_argument(*flags, **kwargs).dest)
         except (argparse.ArgumentError, TypeError, ValueError) as error:
             raise PluginSpecError(
                 f"{self._plugin} declares an invalid option {flags[0]}: {error}") from error
@@ -147,7 +149,10 @@ def build_parser(manager: PluginManager, *, raise_errors: bool = False) -> argpa
     _kernel_options(parser)
     owners = {flag: "dgenerate itself" for action in parser._actions
               for flag in action.option_strings}
+    parser.declared = declared_options(manager)  # type: ignore[attr-defined]
+    add_declared_options(parser, parser.declared, owners)  # type: ignore[attr-defined]
     registrar = _Registrar(parser, owners)
     manager.call_each("dgenerate_add_options",
                       lambda loaded: {"options": registrar.bind(loaded)})
+    parser.plugin_dests = frozenset(registrar.dests)  # type: ignore[attr-defined]
     return parser

@@ -52,9 +52,7 @@ class ScriptContext(KernelContext):
         return evaluate(expression, {**self.runner.functions(), **self.variables})
 
     def help_text(self, option: str, names: Sequence[str]) -> str:
-        from ..cli.commands import listing_text
-
-        return listing_text(self, option, names)
+        return self.runner.commands.listing_text(self, option, names)
 
     def download(self, url: str, output: str | None = None, *, overwrite: bool = False,
                  text: bool = False) -> str:

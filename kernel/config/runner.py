@@ -10,6 +10,7 @@ describe it. Errors name the script, the line and the text.
 from __future__ import annotations
 
 import difflib
+import functools
 import glob
 import os
 import random
@@ -22,7 +23,7 @@ from dgenerate.plugin_api.specs import Category
 
 from ..plugins.context import KernelContext
 from ..plugins.manager import PluginManager
-from ..plugins.targets import resolve_target
+from ..plugins.targets import blamed, resolve_target
 from .lexer import Statement, lex
 from .versions import check_version_line
 
@@ -70,6 +71,17 @@ def _option_value(arguments: Sequence[str], flags: tuple[str, ...]) -> str | Non
 def _excerpt(text: str) -> str:
     text = " ".join(text.split())
     return text if len(text) <= _EXCERPT else text[:_EXCERPT - 3] + "..."
+
+
+def _blaming(spec: Any, function: Callable[..., Any], bound: tuple[Any, ...]) -> Any:
+    """``function`` (with ``bound`` first arguments) naming its plugin when it fails."""
+
+    @functools.wraps(function)
+    def call(*args: Any, **kwargs: Any) -> Any:
+        with blamed(spec):
+            return function(*bound, *args, **kwargs)
+
+    return call
 
 
 class ConfigRunner:
@@ -137,12 +149,10 @@ class ConfigRunner:
 
     def functions(self) -> dict[str, Callable[..., Any]]:
         """Every template function, with the script context bound where asked for."""
-        import functools
-
         functions = {}
         for spec in self.manager.registry(Category.TEMPLATE_FUNCTION).specs(include_hidden=True):
-            target = resolve_target(spec)
-            function = functools.partial(target, self.context) if spec.needs_context else target
+            function = _blaming(spec, resolve_target(spec),
+                                (self.context,) if spec.needs_context else ())
             for name in spec.names:
                 functions[name] = function
         return functions
@@ -235,7 +245,8 @@ class ConfigRunner:
             arguments = [self.render(rest).strip()]
         else:
             arguments = self.context.shell_parse(self.render(rest))
-        status = directive(self.context, arguments)
+        with blamed(spec):
+            status = directive(self.context, arguments)
         if status:
             raise DgenerateError(f"\\{spec.name} failed with exit status {status}")
 

@@ -13,6 +13,7 @@ import glob
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from dgenerate.plugin_api.errors import DgenerateError, ScriptExit
 
@@ -53,22 +54,25 @@ def injected_arguments(arguments: Sequence[str]) -> list[str]:
     return rest
 
 
-def make_runner(context: KernelContext, *, injected: Sequence[str] = (),
+def make_runner(context: KernelContext, commands: Any, *, injected: Sequence[str] = (),
                 plugin_modules: Sequence[str] = (), strict_templates: bool = False
                 ) -> ConfigRunner:
-    """A runner whose invocations render through the kernel and set the ``last_*`` variables."""
-    from ..cli.commands import invoke
+    """A runner whose invocations render through the kernel and set the ``last_*`` variables.
 
+    ``commands`` is what runs a line and prints a listing (``invoke(context, arguments)``,
+    ``listing_text(context, option, names)``): the command line layer, handed down so
+    that config scripts need not import it."""
     runner: ConfigRunner
 
     def run_invocation(invocation_context: KernelContext, arguments: list[str]) -> None:
-        outcome = invoke(invocation_context, arguments)
+        outcome = commands.invoke(invocation_context, arguments)
         if outcome is not None:
             runner.variables.update(invocation_variables(outcome))
 
     runner = ConfigRunner(context.manager, injected_args=injected, plugin_modules=plugin_modules,
                           verbose=context.verbose, offline_mode=context.offline_mode,
                           invoke=run_invocation, strict_templates=strict_templates)
+    runner.commands = commands
     return runner
 
 
@@ -159,9 +163,9 @@ def _shell(runner: ConfigRunner) -> int:
 
 
 def run_scripts(context: KernelContext, options: argparse.Namespace,
-                arguments: Sequence[str]) -> int:
+                arguments: Sequence[str], commands: Any) -> int:
     """Run the config script(s) the command line names; return the exit status."""
-    runner = make_runner(context, injected=injected_arguments(arguments),
+    runner = make_runner(context, commands, injected=injected_arguments(arguments),
                          plugin_modules=options.plugin_modules,
                          strict_templates=options.strict_templates)
     try:

@@ -55,8 +55,7 @@ _INJECTED = (
 # Option values as the render loop used them (typed, defaults filled in), by option dest.
 _FROM_REQUEST = {
     "prompts": "prompts", "seeds": "seeds", "inference_steps": "inference_steps",
-    "guidance_scales": "guidance_scales", "guidance_rescales": "guidance_rescales",
-    "image_seed_strengths": "image_seed_strengths", "clip_skips": "clip_skips",
+    "guidance_scales": "guidance_scales", "image_seed_strengths": "image_seed_strengths",
     "schedulers": "schedulers", "sigmas": "sigmas", "batch_size": "batch_size",
     "output_size": "output_size", "seeds_to_images": "seeds_to_images",
 }
@@ -79,6 +78,11 @@ def invocation_variables(invocation: Any) -> dict[str, Any]:
             if isinstance(value, tuple):
                 value = [item for item in value if item is not None]
             values[f"last_{dest}"] = value
+        for option in plan.declared:  # typed, defaults filled in, as the jobs used them
+            value = request.values.get(option.spec.name)
+            if isinstance(value, tuple):
+                value = [item for item in value if item is not None]
+            values[f"last_{option.spec.name}"] = value
         if not plan.image_seeds:
             values["last_image_seed_strengths"] = []
         values["last_gen_seeds"] = options.gen_seeds

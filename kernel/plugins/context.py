@@ -83,12 +83,15 @@ class KernelContext:
             from ..cache import CacheRegistry
 
             self._caches = CacheRegistry(debug=self.debug)
+        for spec in self.manager.registry(Category.MODEL_TYPE).specs(include_hidden=True):
+            for slot in spec.capabilities.slots:  # a cache per sub-model slot
+                self._caches.cache(slot)
         return self._caches
 
     @property
     def web_cache(self) -> Any:
         if self._web_cache is None:
-            from ..webcache import WebCache
+            from dgenerate.plugin_api.webcache import WebCache
 
             self._web_cache = WebCache(offline=self.offline_mode)
         return self._web_cache
@@ -114,7 +117,7 @@ class KernelContext:
         return AnimationWriter(path, animation_format, fps, names=_claims(path, overwrite))
 
     def save_image(self, image: Any, path: str, *, overwrite: bool = True) -> str:
-        from ..render.writer import write_image
+        from ..media.saving import write_image
 
         extension = os.path.splitext(path)[1].lstrip(".").lower() or "png"
         return write_image(image, path, extension, names=_claims(path, overwrite))

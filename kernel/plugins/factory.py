@@ -5,12 +5,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from dgenerate.plugin_api.errors import DgenerateError, PluginError
 from dgenerate.plugin_api.specs import PluginSpec
 
 from ..uri import bind_arguments, parse_uri
 from .registry import Registry
-from .targets import resolve_target, spec_arguments
+from .targets import blamed, remember, resolve_target, spec_arguments
 
 __all__ = ["bind_uri", "create_from_uri", "owner_label"]
 
@@ -42,12 +41,5 @@ def create_from_uri(registry: Registry[Any], uri: str,
     """
     spec, arguments = bind_uri(registry, uri, supplied)
     target = resolve_target(spec)
-    owner = owner_label(spec)
-    try:
-        return target(**arguments)
-    except DgenerateError:
-        raise
-    except Exception as error:
-        raise PluginError(
-            f"{owner} could not be created from {uri!r}: {type(error).__name__}: {error}"
-        ) from error
+    with blamed(spec, f"could not be created from {uri!r}"):
+        return remember(target(**arguments), spec)

@@ -22,18 +22,22 @@ from dgenerate.plugin_api.errors import (
 )
 from dgenerate.plugin_api.markers import HOOK_PREFIX, PROJECT_NAME
 from dgenerate.plugin_api.specs import Category, PluginSpec, Provider
+from dgenerate.plugin_api.version import API_VERSION, API_VERSION_STRING
 
 from ..version import DISTRIBUTION, dgenerate_version
 from .loading import import_source
 from .registry import Registry
 from .sources import Origin, PluginSource, entry_point_sources, sources_from_specifiers
 
-__all__ = ["DISABLE_VARIABLE", "STRICT_VARIABLE", "LoadedPlugin", "PluginManager"]
+__all__ = ["API_VERSION_ATTRIBUTE", "DISABLE_VARIABLE", "STRICT_VARIABLE", "LoadedPlugin",
+           "PluginManager"]
 
 #: Comma separated plugin names not to autoload; ``*`` disables every non-builtin plugin.
 DISABLE_VARIABLE = "DGENERATE_DISABLE_PLUGINS"
 #: When set (to anything but 0/false), a broken autoloaded plugin is an error, not a warning.
 STRICT_VARIABLE = "DGENERATE_STRICT_PLUGINS"
+#: What a registration module may set to the plugin API version it was written against.
+API_VERSION_ATTRIBUTE = "DGENERATE_API_VERSION"
 
 
 class _HookManager(pluggy.PluginManager):
@@ -70,6 +74,36 @@ def _describe(source: PluginSource) -> str:
     if source.origin is Origin.BUILTIN:
         return f"builtin plugin {source.name!r} ({source.value})"
     return f"plugin {source.name!r} (module {source.value})"
+
+
+def _contributes_nothing(module: object) -> str:
+    unmarked = sorted(name for name in getattr(module, "__dict__", {})
+                      if name.startswith(HOOK_PREFIX))
+    return ("contributes nothing: it has no hook implementations. Expected functions named "
+            "dgenerate_<hook> (dgenerate_image_processors ...) decorated with @hookimpl from "
+            "dgenerate.plugin_api, in the file itself or, for a package, in its __init__.py "
+            "or its register.py" + (f" ({', '.join(unmarked)} lack @hookimpl)" if unmarked
+                                    else ""))
+
+
+def _api_version_problem(module: object) -> str | None:
+    """Why the plugin API version a registration module states (``DGENERATE_API_VERSION =
+    "0.3"``) cannot be served, or None: the major numbers must be equal and the plugin's
+    minor number at most ours. A module that states none is assumed to fit."""
+    stated = getattr(module, API_VERSION_ATTRIBUTE, None)
+    if stated is None:
+        return None
+    parts = str(stated).strip().split(".") if isinstance(stated, str) else ()
+    if len(parts) != 2 or not all(part.isdigit() for part in parts):
+        return (f"states {API_VERSION_ATTRIBUTE} = {stated!r}, which is not a version "
+                f"MAJOR.MINOR such as {API_VERSION_STRING!r}")
+    major, minor = map(int, parts)
+    if major == API_VERSION[0] and minor <= API_VERSION[1]:
+        return None
+    advice = ("upgrade dgenerate" if (major, minor) > API_VERSION
+              else "use a release of the plugin written for this dgenerate")
+    return (f"needs plugin API {major}.{minor} ({API_VERSION_ATTRIBUTE}), but dgenerate "
+            f"{dgenerate_version()} provides plugin API {API_VERSION_STRING}; {advice}")
 
 
 class PluginManager:
@@ -155,6 +189,9 @@ class PluginManager:
         if self.hooks.is_registered(module):
             name = self.hooks.get_name(module)
             return self.plugins.get(name) if name else None
+        incompatible = _api_version_problem(module)
+        if incompatible:
+            return self._fail(source, incompatible)
         try:
             self.hooks.register(module, name=source.name)
         except pluggy.PluginValidationError as error:
@@ -164,6 +201,9 @@ class PluginManager:
                 self.hooks.unregister(module)
             return self._fail(
                 source, f"failed while registering: {type(error).__name__}: {error}", error)
+        if not self.hooks.get_hookcallers(module):
+            self.hooks.unregister(module)
+            return self._fail(source, _contributes_nothing(module))
         pending = self._unknown_hooks(module)
         if pending:
             self.hooks.unregister(module)
@@ -282,6 +322,16 @@ class PluginManager:
         except DgenerateError:
             raise
         except Exception as error:
-            raise PluginError(
-                f"a plugin failed in dgenerate_configure: {type(error).__name__}: {error}"
-            ) from error
+            raise self._hook_failure("dgenerate_configure", error) from error
+
+    def _hook_failure(self, hook: str, error: BaseException) -> PluginError:
+        """``error`` escaped a call of every implementation of ``hook``: name the plugin
+        whose implementation raised it (its code is in the traceback)."""
+        owners = {getattr(impl.function, "__code__", None): impl.plugin_name
+                  for impl in getattr(self.hooks.hook, hook).get_hookimpls()}
+        culprit, frame = "a plugin", error.__traceback__
+        while frame is not None:
+            loaded = self.plugins.get(owners.get(frame.tb_frame.f_code, ""))
+            culprit = loaded.provider.describe() if loaded else culprit
+            frame = frame.tb_next
+        return PluginError(f"{culprit} failed in {hook}: {type(error).__name__}: {error}")

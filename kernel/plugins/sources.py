@@ -23,6 +23,7 @@ __all__ = [
     "Origin",
     "PluginSource",
     "entry_point_sources",
+    "names_a_plugin",
     "sources_from_specifiers",
 ]
 
@@ -79,7 +80,9 @@ def entry_point_sources(requested: bool = False) -> list[PluginSource]:
 
 
 def _path_name(path: str) -> str:
-    base = os.path.basename(os.path.normpath(path))
+    folder, base = os.path.split(os.path.normpath(path))
+    if base == "register.py" and os.path.isfile(os.path.join(folder, "__init__.py")):
+        base = os.path.basename(folder)  # mypkg/register.py is the plugin "mypkg"
     return base[:-3] if base.endswith(".py") else base
 
 
@@ -107,6 +110,20 @@ def _module_exists(name: str) -> bool:
         return False
 
 
+def names_a_plugin(value: str) -> bool:
+    """Whether a further value of ``--plugin-modules`` is a plugin rather than the main
+    command's model path: a ``.py`` path (existing or not, to report it), a package folder,
+    the name of an installed plugin or an importable module. Any other existing path
+    (a model file or folder) or name (a Hugging Face repository ...) is not."""
+    path = os.path.expanduser(value)
+    if value.endswith(".py") or os.path.isfile(os.path.join(path, "__init__.py")):
+        return True
+    if os.path.exists(path):
+        return False
+    return any(source.name == value for source in entry_point_sources()) or (
+        all(part.isidentifier() for part in value.split(".")) and _module_exists(value))
+
+
 def sources_from_specifiers(
     specifiers: Iterable[str], base_dir: str | None = None
 ) -> list[PluginSource]:
@@ -122,6 +139,8 @@ def sources_from_specifiers(
     for specifier in specifiers:
         expanded = os.path.expanduser(specifier)
         path = os.path.abspath(os.path.join(base_dir or os.getcwd(), expanded))
+        if os.path.basename(path) == "__init__.py":
+            path = os.path.dirname(path)  # the package itself
         if os.path.isfile(path):
             if not path.endswith(".py"):
                 raise PluginLoadError(

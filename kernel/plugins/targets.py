@@ -6,22 +6,68 @@ requested, so that listings never import implementation modules.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import importlib.util
 import sys
+import weakref
+from collections.abc import Iterator
 from typing import Any
 
 from dgenerate.plugin_api.args import ArgSpec, arguments_of
-from dgenerate.plugin_api.errors import DgenerateError, PluginLoadError
+from dgenerate.plugin_api.errors import DgenerateError, PluginError, PluginLoadError, ScriptExit
 from dgenerate.plugin_api.specs import ArgumentedSpec, PluginSpec
 
-__all__ = ["missing_requirements", "resolve_target", "spec_arguments"]
+__all__ = ["blamed", "missing_requirements", "remember", "resolve_target", "spec_arguments"]
 
 
 def _owner(spec: PluginSpec) -> str:
     provider = f" from {spec.provider.describe()}" if spec.provider else ""
     return f"{spec.category.singular} {spec.name!r}{provider}"
+
+
+#: The spec of each plugin object the kernel created (a processor ...), to name it on failure.
+_MADE_BY: weakref.WeakKeyDictionary[Any, PluginSpec] = weakref.WeakKeyDictionary()
+
+
+def remember(made: Any, spec: PluginSpec) -> Any:
+    """Note that ``made`` was created from ``spec``; return it."""
+    with contextlib.suppress(TypeError):  # not weakly referable or not hashable: unnamed
+        _MADE_BY[made] = spec
+    return made
+
+
+def _culprit(error: BaseException) -> PluginSpec | None:
+    """The spec of the innermost remembered object the traceback passes through (as ``self``
+    of a method): a processor failing inside a sub-command is the processor's fault."""
+    found, frame = None, error.__traceback__
+    while frame is not None:
+        with contextlib.suppress(Exception):  # not weakly referable, unhashable ...: not ours
+            found = _MADE_BY.get(frame.tb_frame.f_locals.get("self")) or found
+        frame = frame.tb_next
+    return found
+
+
+@contextlib.contextmanager
+def blamed(spec: PluginSpec | None = None, action: str = "failed") -> Iterator[None]:
+    """Run plugin code: an unexpected exception escaping it becomes a :class:`PluginError`
+    naming the plugin (``plugin 'x' (path, /a/x.py): image processor 'boom' failed:
+    ZeroDivisionError: ...``), the one of the innermost remembered object it passed
+    through, else ``spec``'s. The plugin's own :class:`DgenerateError` passes unchanged."""
+    try:
+        yield
+    except (DgenerateError, ScriptExit, BrokenPipeError):
+        raise
+    except Exception as error:
+        culprit = _culprit(error) or spec
+        if culprit is None:
+            raise
+        provider = culprit.provider.describe() + ": " if culprit.provider else ""
+        raise PluginError(
+            f"{provider}{culprit.category.singular} {culprit.name!r} "
+            f"{action if culprit is spec else 'failed'}: {type(error).__name__}: {error}"
+        ) from error
 
 
 def missing_requirements(spec: PluginSpec) -> list[str]:

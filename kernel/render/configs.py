@@ -20,26 +20,6 @@ from .plan import RenderPlan
 
 __all__ = ["auto1111_parameters", "config_word", "job_config"]
 
-# diffusers scheduler classes -> the sampler names Automatic1111 (and CivitAI) use
-_A1111_SAMPLERS = {
-    "EulerDiscreteScheduler": "Euler",
-    "EulerAncestralDiscreteScheduler": "Euler a",
-    "DPMSolverMultistepScheduler": "DPM++ 2M",
-    "DPMSolverSinglestepScheduler": "DPM++ SDE",
-    "DPMSolverSDEScheduler": "DPM++ SDE",
-    "KDPM2DiscreteScheduler": "DPM2",
-    "KDPM2AncestralDiscreteScheduler": "DPM2 a",
-    "HeunDiscreteScheduler": "Heun",
-    "LMSDiscreteScheduler": "LMS",
-    "DDIMScheduler": "DDIM",
-    "DDPMScheduler": "DDPM",
-    "PNDMScheduler": "PLMS",
-    "UniPCMultistepScheduler": "UniPC",
-    "DEISMultistepScheduler": "DEIS",
-    "LCMScheduler": "LCM",
-}
-
-
 # words that the config language reads back as written: no quotes, escapes, variables
 # ($ %), globs, ~, comments or template braces
 _PLAIN = re.compile(r"[A-Za-z0-9_@+=:,./-]+")
@@ -86,6 +66,21 @@ def _chains(groups: Sequence[Sequence[str]]) -> list[str]:
     return values
 
 
+def _declared(plan: RenderPlan, template: JobTemplate) -> list[str]:
+    """The declared options that change the pixels, as the job used them: the ones given,
+    and defaults that show in the file name."""
+    lines = []
+    for option in plan.declared:
+        spec = option.spec
+        value = template.values.get(spec.name)
+        if not spec.reproduce or value is None or value is False or not (
+                spec.name in plan.given or spec.token is not None):
+            continue
+        values = value if spec.several else (value,)
+        lines.append(spec.flag if spec.switch else _option(spec.flag, *values))
+    return lines
+
+
 def job_config(plan: RenderPlan, template: JobTemplate, job: Job | None, *,
                frames: tuple[int, int] | None = None) -> str:
     """A config script rendering ``job`` again (all of its batch).
@@ -101,26 +96,17 @@ def job_config(plan: RenderPlan, template: JobTemplate, job: Job | None, *,
     if source.revision != "main":
         add(_option("--revision", source.revision))
     for flag, value in (("--variant", source.variant), ("--subfolder", source.subfolder),
-                        ("--original-config", source.original_config)):
+                        ("--quantizer", source.quantizer)):
         if value is not None:
             add(_option(flag, value))
     if source.dtype != "auto":
         add(_option("--dtype", source.dtype))
     if source.device != "auto":
         add(_option("--device", source.device))
-    for flag, enabled in (("--safety-checker", source.safety_checker),
-                          ("--vae-tiling", source.vae_tiling),
-                          ("--vae-slicing", source.vae_slicing)):
-        if enabled:
-            add(flag)
     add(_option("--prompts", str(template.prompt)))
     add(_option("--seeds", template.seed))
     add(_option("--inference-steps", template.inference_steps))
     add(_option("--guidance-scales", template.guidance_scale))
-    if template.guidance_rescale is not None:
-        add(_option("--guidance-rescales", template.guidance_rescale))
-    if template.clip_skip is not None:
-        add(_option("--clip-skips", template.clip_skip))
     if template.scheduler is not None:
         add(_option("--schedulers", template.scheduler))
     if template.sigmas is not None:
@@ -130,7 +116,8 @@ def job_config(plan: RenderPlan, template: JobTemplate, job: Job | None, *,
         if frames is not None:  # the pinned frames, not the seed's own slice
             seed_text = without_frame_slice(seed_text)
         add(_option("--image-seeds", seed_text))
-        add(_option("--image-seed-strengths", template.strength))
+        if template.strength is not None:
+            add(_option("--image-seed-strengths", template.strength))
         if frames is not None:
             add(_option("--frame-start", frames[0]))
             add(_option("--frame-end", frames[1]))
@@ -154,27 +141,31 @@ def job_config(plan: RenderPlan, template: JobTemplate, job: Job | None, *,
         add(_option("--post-processors", *plan.post_processors))
     if plan.output.image_format != "png":
         add(_option("--image-format", plan.output.image_format))
+    if request.prompt_weighter is not None:
+        add(_option("--prompt-weighter", request.prompt_weighter))
+    lines.extend(_declared(plan, template))
     body = " \\\n".join(lines)
+    if plan.replay_plugins:  # plugins it needs that are not installed
+        body = _option("\\import_plugins", *plan.replay_plugins) + "\n" + body
     return f"#! /usr/bin/env dgenerate --file\n#! dgenerate {LANGUAGE_VERSION}\n\n{body}\n"
 
 
-def auto1111_parameters(template: JobTemplate, job: Job, seed: int, info: dict[str, Any],
-                        model_name: str) -> str:
+def auto1111_parameters(template: JobTemplate, size: tuple[int, int], seed: int,
+                        info: dict[str, Any], model_name: str) -> str:
     """The ``parameters`` text Automatic1111 writes (and CivitAI reads)."""
     text = template.prompt.positive
     if template.prompt.negative:
         text += f"\nNegative prompt: {template.prompt.negative}"
-    scheduler = info.get("scheduler", "")
     fields = [
         ("Steps", template.inference_steps),
-        ("Sampler", _A1111_SAMPLERS.get(scheduler, scheduler) or None),
+        ("Sampler", info.get("sampler") or info.get("scheduler") or None),
         ("CFG scale", template.guidance_scale),
         ("Seed", seed),
-        ("Size", f"{job.width}x{job.height}"),
+        ("Size", f"{size[0]}x{size[1]}"),
         ("Model hash", info.get("model_hash")),
         ("Model", model_name),
         ("Denoising strength", template.strength),
-        ("Clip skip", template.clip_skip),
+        ("Clip skip", template.values.get("clip_skips")),
         ("Version", f"dgenerate {VERSION}"),
     ]
     return text + "\n" + ", ".join(f"{key}: {value}" for key, value in fields if value is not None)

@@ -2,16 +2,19 @@
 
 Order, outermost first (the last varies fastest, and ``step`` counts in this
 order from 1): image seed, scheduler, sigmas, prompt, seed, inference steps,
-guidance scale, guidance rescale, image seed strength, clip skip. With
-``--seeds-to-images`` each image seed gets one seed (``seeds[i % len(seeds)]``)
-instead of all of them.
+guidance scale, image seed strength, then the axes plugins declare, ordered by
+their file-name position (guidance rescale, clip skip ...; see
+``plugin_api.NAME_POSITIONS``). With ``--seeds-to-images`` each image seed gets
+one seed (``seeds[i % len(seeds)]``) instead of all of them.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import itertools
-from collections.abc import Iterator
+import math
+from collections.abc import Iterator, Mapping
+from typing import Any
 
 from dgenerate.plugin_api.values import Prompt
 
@@ -32,11 +35,10 @@ class JobTemplate:
     seed: int
     inference_steps: int
     guidance_scale: float
-    guidance_rescale: float | None
     strength: float | None
-    clip_skip: int | None
     scheduler: str | None
     sigmas: str | None
+    values: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
 
 def _image_seeds(plan: RenderPlan) -> list[tuple[int | None, ImageSeed | None]]:
@@ -53,27 +55,37 @@ def _seeds(plan: RenderPlan, index: int | None) -> tuple[int, ...]:
 
 
 def _strengths(plan: RenderPlan, image_seed: ImageSeed | None) -> tuple[float | None, ...]:
-    if image_seed is None or not image_seed.images:
+    if image_seed is None or not image_seed.images or not (
+            plan.capabilities is None or plan.capabilities.strength):
         return (None,)
     return plan.request.image_seed_strengths
+
+
+def _declared(plan: RenderPlan) -> tuple[list[str], list[tuple[Any, ...]]]:
+    """The names and value lists of the declared axes, in grid order."""
+    values = plan.request.values
+    names = [option.spec.name for option in plan.axes]
+    return names, [values[name] for name in names]
 
 
 def expand_jobs(plan: RenderPlan) -> Iterator[JobTemplate]:
     """Yield the jobs one at a time, numbered from 1."""
     request = plan.request
     number = itertools.count(1)
+    names, axes = _declared(plan)
+    fixed = {name: value for name, value in request.values.items() if name not in names}
     for index, image_seed in _image_seeds(plan):
         combinations = itertools.product(
             request.schedulers, request.sigmas, request.prompts, _seeds(plan, index),
-            request.inference_steps, request.guidance_scales, request.guidance_rescales,
-            _strengths(plan, image_seed), request.clip_skips)
-        for (scheduler, sigmas, prompt, seed, steps, guidance, rescale, strength,
-             clip_skip) in combinations:
+            request.inference_steps, request.guidance_scales, _strengths(plan, image_seed),
+            *axes)
+        for (scheduler, sigmas, prompt, seed, steps, guidance, strength,
+             *chosen) in combinations:
             yield JobTemplate(
                 number=next(number), image_seed_index=index, image_seed=image_seed,
                 prompt=prompt, seed=seed, inference_steps=steps, guidance_scale=guidance,
-                guidance_rescale=rescale, strength=strength, clip_skip=clip_skip,
-                scheduler=scheduler, sigmas=sigmas)
+                strength=strength, scheduler=scheduler, sigmas=sigmas,
+                values={**fixed, **dict(zip(names, chosen, strict=True))})
 
 
 def count_jobs(plan: RenderPlan) -> int:
@@ -81,7 +93,7 @@ def count_jobs(plan: RenderPlan) -> int:
     request = plan.request
     common = (len(request.schedulers) * len(request.sigmas) * len(request.prompts)
               * len(request.inference_steps) * len(request.guidance_scales)
-              * len(request.guidance_rescales) * len(request.clip_skips))
+              * math.prod(len(axis) for axis in _declared(plan)[1]))
     total = 0
     for index, image_seed in _image_seeds(plan):
         total += common * len(_seeds(plan, index)) * len(_strengths(plan, image_seed))

@@ -71,8 +71,9 @@ def check_image_seed(seed: ImageSeed) -> None:
     """Everything about an image seed that can be known without a model: its form is
     supported, its URLs are well formed and its local files are images or videos that can
     be opened (URLs are downloaded when the job needs them)."""
+    from dgenerate.plugin_api.webcache import check_url
+
     from ..media.reading import open_media
-    from ..webcache import check_url
 
     check_supported(seed)
     for path in (*seed.images, *seed.masks):

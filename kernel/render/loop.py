@@ -23,14 +23,16 @@ from dgenerate.plugin_api.render import Job, Mode
 from dgenerate.plugin_api.specs import Category
 from dgenerate.plugin_api.values import check_chain_groups
 
+from ..media.saving import write_text
 from ..plugins.context import KernelContext
-from ..plugins.targets import resolve_target
+from ..plugins.targets import blamed, resolve_target
 from . import configs
+from .capabilities import check_capabilities
 from .grid import JobTemplate, count_jobs, expand_jobs
 from .inputs import SeedInputs, SeedMedia, check_image_seed, open_image_seed
 from .output import OutputWriter, WrittenImage, check_output_folder
+from .phases import JobRunner
 from .plan import RenderPlan, SchedulerHelp
-from .writer import write_text
 
 __all__ = ["RenderResult", "WrittenImage", "render"]
 
@@ -55,30 +57,33 @@ class RenderResult:
 
 
 def _emit(context: KernelContext, event: Any) -> None:
-    try:
-        context.manager.hooks.hook.dgenerate_render_event(event=event)
-    except DgenerateError:
-        raise
-    except Exception as error:
-        raise PluginError(
-            f"a plugin failed handling {type(event).__name__}: {type(error).__name__}: {error}"
-        ) from error
+    """Hand ``event`` to every plugin's render-event hook; a failure names the plugin."""
+    manager = context.manager
+    for implementation in manager.hooks.hook.dgenerate_render_event.get_hookimpls():
+        try:
+            implementation.function(event=event)
+        except DgenerateError:
+            raise
+        except Exception as error:
+            loaded = manager.plugins.get(implementation.plugin_name)
+            who = loaded.provider.describe() if loaded else repr(implementation.plugin_name)
+            raise PluginError(f"{who} failed handling {type(event).__name__}: "
+                              f"{type(error).__name__}: {error}") from error
 
 
-def create_model_type(context: KernelContext, plan: RenderPlan) -> ModelType:
+def create_model_type(context: KernelContext, plan: RenderPlan) -> tuple[ModelType, Any]:
+    """The model type of the plan, created (with its spec's capabilities) and its spec."""
     source = plan.request.source
     spec = context.manager.registry(Category.MODEL_TYPE).get(source.model_type)
     target = resolve_target(spec)
     if not (inspect.isclass(target) and issubclass(target, ModelType)):
         raise PluginError(f"model type {spec.name!r} has the target {spec.target!r}, which is "
                           "not a ModelType subclass")
-    try:
-        return target(context=context, source=dataclasses.replace(source, model_type=spec.name))
-    except DgenerateError:
-        raise
-    except Exception as error:
-        raise PluginError(f"model type {spec.name!r} could not start: "
-                          f"{type(error).__name__}: {error}") from error
+    with blamed(spec, "could not start"):
+        model_type = target.__new__(target)
+        model_type.capabilities = spec.capabilities
+        model_type.__init__(context=context, source=source)
+    return model_type, spec
 
 
 def _processor_uris(plan: RenderPlan) -> list[str]:
@@ -87,9 +92,10 @@ def _processor_uris(plan: RenderPlan) -> list[str]:
 
 
 def check_inputs(context: KernelContext, plan: RenderPlan) -> None:
-    """What can be checked before any model loads: image seed files, processor URIs and
-    their arguments, the output folder."""
+    """What can be checked before any model loads: image seeds against the model type's
+    capabilities, image seed files, processor URIs and their arguments, the output folder."""
     batch_size = plan.request.batch_size
+    check_capabilities(plan.image_seeds, plan.capabilities, plan.request.source.model_type)
     for seed in plan.image_seeds:
         check_image_seed(seed)
         check_chain_groups(plan.seed_processors, len(seed.images),
@@ -102,6 +108,13 @@ def check_inputs(context: KernelContext, plan: RenderPlan) -> None:
                                  f"{len(seed.images)} images given to images: in {seed.text!r}")
     for uri in _processor_uris(plan):
         context.check_uri(Category.IMAGE_PROCESSOR, uri, device=plan.request.source.device)
+    request = plan.request
+    for category, uri in ((Category.PROMPT_WEIGHTER, request.prompt_weighter),
+                          (Category.QUANTIZER, request.source.quantizer),
+                          (Category.JOB_EXECUTOR, plan.job_executor)):
+        if uri is not None:
+            context.check_uri(category, uri, device=request.source.device,
+                              model_type=request.source.model_type)
     check_output_folder(plan.output.path, clean=not plan.dry_run)
 
 
@@ -160,10 +173,9 @@ def _job(template: JobTemplate, inputs: SeedInputs | None, plan: RenderPlan,
         number=template.number, mode=mode, prompt=template.prompt,
         seeds=tuple(template.seed + index for index in range(batch_size)),
         inference_steps=template.inference_steps, guidance_scale=template.guidance_scale,
-        width=size.width, height=size.height, guidance_rescale=template.guidance_rescale,
-        strength=template.strength, clip_skip=template.clip_skip,
+        width=size.width, height=size.height, strength=template.strength,
         scheduler=template.scheduler, sigmas=template.sigmas,
-        images=tuple(images), masks=tuple(masks))
+        images=tuple(images), masks=tuple(masks), values=template.values)
 
 
 def _image_count(plan: RenderPlan, template: JobTemplate) -> int:
@@ -191,10 +203,11 @@ def _dry_run(plan: RenderPlan) -> RenderResult:
                  for name in writer.names(template, count)]
         details = [f"prompt={str(template.prompt)!r}", f"seed={template.seed}",
                    f"steps={template.inference_steps}", f"guidance={template.guidance_scale}"]
-        for label, value in (("rescale", template.guidance_rescale),
-                             ("strength", template.strength), ("clip-skip", template.clip_skip),
-                             ("scheduler", template.scheduler), ("sigmas", template.sigmas)):
-            if value is not None:
+        for label, value in (("strength", template.strength),
+                             ("scheduler", template.scheduler), ("sigmas", template.sigmas),
+                             *((option.spec.flag.lstrip("-"), template.values.get(
+                                 option.spec.name)) for option in plan.declared)):
+            if value is not None and value is not False:
                 details.append(f"{label}={value}")
         if template.image_seed is not None:
             details.append(f"image-seed={template.image_seed.text!r}")
@@ -223,11 +236,12 @@ class _Renderer:
     """One invocation's render: inputs, the model type, outputs, events."""
 
     def __init__(self, context: KernelContext, plan: RenderPlan, model_type: ModelType,
-                 processors: _Processors) -> None:
+                 processors: _Processors, runner: JobRunner) -> None:
         self.context = context
         self.plan = plan
         self.model_type = model_type
         self.processors = processors
+        self.runner = runner
         path = plan.request.source.path
         self.writer = OutputWriter(plan, model_name=os.path.basename(path.rstrip("/\\")) or path)
         self.result = RenderResult(plan)
@@ -258,7 +272,7 @@ class _Renderer:
         context.debug(f"job {job.number}/{self.total}: {job.mode} {job.width}x{job.height} "
                       f"seeds={list(job.seeds)}")
         _emit(context, JobStarted(job=job))
-        output = self.model_type.render(job)
+        output = self.runner.run(job)
         if len(output.images) != job.batch_size:
             raise PluginError(
                 f"model type {self.plan.request.source.model_type!r} returned "
@@ -398,23 +412,31 @@ def render(context: KernelContext, plan: RenderPlan) -> RenderResult:
     stops there), and processors are created before the model type loads anything,
     so a mistake is reported in a second, not after the model has loaded.
     """
-    context.manager.registry(Category.MODEL_TYPE).get(plan.request.source.model_type)
     check_inputs(context, plan)
     if plan.dry_run:
-        create_model_type(context, plan).check(plan.request)
+        model_type, spec = create_model_type(context, plan)
+        with blamed(spec, "failed checking the request"):
+            model_type.check(plan.request)
         return _dry_run(plan)
     processors = _Processors(context, plan, device=plan.request.source.device)
-    model_type = create_model_type(context, plan)
-    model_type.check(plan.request)
+    model_type, spec = create_model_type(context, plan)
+    with blamed(spec, "failed checking the request"):
+        model_type.check(plan.request)
     if plan.scheduler_help:
-        return _scheduler_help(model_type, plan)
-    renderer = _Renderer(context, plan, model_type, processors)
+        with blamed(spec):
+            return _scheduler_help(model_type, plan)
+    renderer = _Renderer(context, plan, model_type, processors,
+                         JobRunner(context, plan, model_type, spec))
+    executor = context.create(Category.JOB_EXECUTOR, plan.job_executor)
     _emit(context, RenderStarted(request=plan.request, job_count=renderer.total))
     progress = context.progress(renderer.total, "jobs")
+
+    def run_job(template: JobTemplate) -> None:
+        renderer.still(template)
+        progress.update(1)
+
     try:
-        for template in expand_jobs(plan):
-            renderer.still(template)
-            progress.update(1)
+        executor.execute(expand_jobs(plan), run_job)
     finally:
         progress.close()
     _emit(context, RenderFinished(request=plan.request, files=tuple(renderer.result.files)))

@@ -18,9 +18,9 @@ METADATA_FORMATS = ("png", "jpg", "jpeg")
 def add_render_options(parser: argparse.ArgumentParser) -> None:
     """Declare the options of one render (model loading, the grid, inputs, outputs)."""
     model = parser.add_argument_group("model loading")
-    model.add_argument("-mt", "--model-type", default="sd", metavar="MODEL_TYPE",
+    model.add_argument("-mt", "--model-type", metavar="MODEL_TYPE",
                        help="The family of the model; see the model types installed with "
-                            "--model-type help. (default: sd)")
+                            "--model-type help. (default: the one marked as the default there)")
     model.add_argument("-rev", "--revision", default="main", metavar="BRANCH",
                        help="Git branch or tag of a Hugging Face repository. (default: main)")
     model.add_argument("-var", "--variant", metavar="VARIANT",
@@ -28,8 +28,6 @@ def add_render_options(parser: argparse.ArgumentParser) -> None:
                             "none, the plain files are used.")
     model.add_argument("-sbf", "--subfolder", metavar="SUBFOLDER",
                        help="Load the model from this subfolder of the repository or folder.")
-    model.add_argument("-olc", "--original-config", metavar="FILE",
-                       help="The original LDM .yaml config of a single-file checkpoint.")
     model.add_argument("-atk", "--auth-token", metavar="TOKEN",
                        help="Hugging Face token for gated repositories (default: $HF_TOKEN).")
     model.add_argument("-t", "--dtype", default="auto",
@@ -39,12 +37,14 @@ def add_render_options(parser: argparse.ArgumentParser) -> None:
     model.add_argument("-d", "--device", metavar="DEVICE",
                        help="cpu, cuda, cuda:N, mps or xpu[:N]. (default: cuda if available, then "
                             "xpu, then mps, else cpu)")
-    model.add_argument("-sc", "--safety-checker", action="store_true",
-                       help="Load the model's safety checker; flagged images come out black.")
-    model.add_argument("-vt", "--vae-tiling", action="store_true",
-                       help="Decode with the VAE in tiles, to save memory on large images.")
-    model.add_argument("-vs", "--vae-slicing", action="store_true",
-                       help="Decode a batch with the VAE one image at a time, to save memory.")
+    model.add_argument("-q", "--quantizer", metavar="QUANTIZER_URI",
+                       help="Quantize the model's weights while they load, with this quantizer "
+                            "plugin (see --quantizer-help).")
+    model.add_argument("-pw", "--prompt-weighter", metavar="PROMPT_WEIGHTER_URI",
+                       help="Read weights in the prompts with this prompt weighter plugin (see "
+                            "--prompt-weighter-help).")
+    model.add_argument("--job-executor", metavar="JOB_EXECUTOR_URI", default="local",
+                       help="Run the jobs with this job executor plugin. (default: local)")
 
     grid = parser.add_argument_group("values to try (every combination is rendered)")
     grid.add_argument("-p", "--prompts", nargs="+", metavar="PROMPT",
@@ -63,14 +63,9 @@ def add_render_options(parser: argparse.ArgumentParser) -> None:
                       help="Numbers of denoising steps to try. (default: 30)")
     grid.add_argument("-gs", "--guidance-scales", nargs="+", metavar="FLOAT",
                       help="Classifier-free guidance scales to try. (default: 5)")
-    grid.add_argument("-gr", "--guidance-rescales", nargs="+", metavar="FLOAT",
-                      help="Guidance rescale factors to try (reduces over-exposure of "
-                           "zero-terminal-SNR models).")
     grid.add_argument("-iss", "--image-seed-strengths", nargs="+", metavar="FLOAT",
                       help="img2img / inpaint strengths to try, above 0 and at most 1: near 0 "
                            "keeps the input, 1 ignores it. (default: 0.8)")
-    grid.add_argument("-cs", "--clip-skips", nargs="+", metavar="INTEGER",
-                      help="Numbers of final text encoder layers to skip, to try.")
     grid.add_argument("-sch", "--scheduler", "--schedulers", dest="schedulers", nargs="+",
                       metavar="SCHEDULER_URI",
                       help="Schedulers to try, as NAME;arg=value URIs. 'help' lists the "

@@ -16,12 +16,12 @@ from dgenerate.plugin_api.errors import DgenerateError
 from dgenerate.plugin_api.interfaces.model_type import RenderOutput
 from dgenerate.plugin_api.render import Job
 
+from ..media.saving import write_image, write_text
 from . import configs
 from .collage import make_grid
 from .grid import JobTemplate
 from .naming import candidate_paths, stem, unique_path
 from .plan import RenderPlan
-from .writer import write_image, write_text
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -137,7 +137,8 @@ class OutputWriter:
     def names(self, template: JobTemplate, count: int, *, frame: int | None = None,
               animation: bool = False) -> list[str]:
         """Output names of a job with ``count`` batch images (after a grid is made)."""
-        name = stem(template, prefix=self.output.prefix, frame=frame, animation=animation)
+        name = stem(template, prefix=self.output.prefix, frame=frame, animation=animation,
+                    tokens=[option.spec for option in self.plan.declared])
         if count == 1:
             return [name]
         suffix = "animation" if animation else "image"
@@ -179,7 +180,7 @@ class OutputWriter:
                 metadata = {"DgenerateConfig": config}
             elif self.output.auto1111_metadata:
                 metadata = {"parameters": configs.auto1111_parameters(
-                    template, job, seed, output.info, self.model_name)}
+                    template, image.size, seed, output.info, self.model_name)}
             path = self._write(image, name, metadata)
             config_path = None
             if self.output.configs:

@@ -6,11 +6,10 @@ from __future__ import annotations
 import argparse
 import ast
 import dataclasses
-import math
 import random
 import re
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from dgenerate.plugin_api.errors import DgenerateError, ValueSyntaxError
 from dgenerate.plugin_api.render import ModelSource, RenderRequest
@@ -18,6 +17,8 @@ from dgenerate.plugin_api.values import (
     MAX_IMAGE_SIDE,
     Prompt,
     Size,
+    float_in,
+    int_in,
     parse_csv_floats,
     parse_int,
     parse_size,
@@ -26,8 +27,10 @@ from dgenerate.plugin_api.values import (
 
 from ..imageseed import ImageSeed, parse_image_seed
 from ..uri import parse_uri
+from .declared import DeclaredOption
 from .options import IMAGE_FORMATS, METADATA_FORMATS, TENSOR_FORMATS
 from .prompt_arguments import check_prompt_arguments
+from .values import declared_values
 
 __all__ = ["OutputSettings", "RenderPlan", "SchedulerHelp", "build_plan"]
 
@@ -82,6 +85,20 @@ class RenderPlan:
     verbose: bool = False
     frame_start: int | None = None
     frame_end: int | None = None
+    declared: tuple[DeclaredOption, ...] = ()
+    capabilities: Any = None  # of the model type (plugin_api Capabilities)
+    job_executor: str = "local"
+    given: frozenset[str] = frozenset()  # names of the declared options given
+    #: plugins loaded by path or module name that a written config must load again
+    replay_plugins: tuple[str, ...] = ()
+
+    @property
+    def axes(self) -> list[DeclaredOption]:
+        """The declared axes that apply, in grid order (by name position)."""
+        values = self.request.values
+        return sorted((option for option in self.declared
+                       if option.spec.axis and option.spec.name in values),
+                      key=lambda option: option.spec.position)
 
 
 def _error(option: str, message: str) -> DgenerateError:
@@ -100,34 +117,6 @@ def _each(option: str, values: Sequence[str] | None, convert: Callable[[str], T]
             detail = str(error) if isinstance(error, ValueSyntaxError) else ""
             raise _error(option, detail or f"{value!r} is not valid") from None
     return tuple(result)
-
-
-def _float(option: str, *, above: float | None = None, at_least: float | None = None,
-           at_most: float | None = None) -> Callable[[str], float]:
-    def convert(text: str) -> float:
-        try:
-            value = float(text)
-        except ValueError:
-            raise ValueSyntaxError(f"{text!r} is not a number") from None
-        if not math.isfinite(value):  # nan, inf
-            raise ValueSyntaxError(f"{text!r} is not a finite number")
-        if above is not None and value <= above:
-            raise ValueSyntaxError(f"{text!r} must be greater than {above:g}")
-        if at_least is not None and value < at_least:
-            raise ValueSyntaxError(f"{text!r} must be at least {at_least:g}")
-        if at_most is not None and value > at_most:
-            raise ValueSyntaxError(f"{text!r} must be at most {at_most:g}")
-        return value
-    return convert
-
-
-def _int(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
-    def convert(text: str) -> int:
-        value = parse_int(text, minimum=minimum)
-        if maximum is not None and value > maximum:
-            raise ValueSyntaxError(f"{text!r} is above the limit of {maximum}")
-        return value
-    return convert
 
 
 def check_sigmas(text: str) -> str:
@@ -154,11 +143,11 @@ def _seeds(options: argparse.Namespace, batch_size: int) -> tuple[int, ...]:
         raise DgenerateError("--seeds and --gen-seeds cannot be used together: give the seeds, "
                              "or the number of random seeds to generate")
     if options.gen_seeds is not None:
-        count = _each("--gen-seeds", [options.gen_seeds], _int(1, MAX_GEN_SEEDS), ())[0]
+        count = _each("--gen-seeds", [options.gen_seeds], int_in(1, MAX_GEN_SEEDS), ())[0]
         generator = random.SystemRandom()
         return tuple(generator.randint(0, _MAX_RANDOM_SEED) for _ in range(count))
     if options.seeds:
-        seeds = _each("--seeds", options.seeds, _int(0, MAX_SEED), ())
+        seeds = _each("--seeds", options.seeds, int_in(0, MAX_SEED), ())
         for seed in seeds:  # batch item i of seed s uses s + i, which must be 64-bit too
             if seed + batch_size - 1 > MAX_SEED:
                 raise _error("--seeds", f"{seed} with --batch-size {batch_size} needs seeds up "
@@ -271,6 +260,16 @@ def _scheduler_help(values: Sequence[str] | None) -> str | None:
     return special[0].strip().lower() if special else None
 
 
+def _uri(option: str, value: str | None) -> str | None:
+    if value is None:
+        return None
+    try:
+        parse_uri(value)
+    except DgenerateError as error:
+        raise _error(option, str(error)) from None
+    return value
+
+
 def _schedulers(values: Sequence[str] | None) -> tuple[str | None, ...]:
     if not values:
         return (None,)
@@ -282,21 +281,52 @@ def _schedulers(values: Sequence[str] | None) -> tuple[str | None, ...]:
     return tuple(values)
 
 
-def build_plan(options: argparse.Namespace, *, verbose: bool = False) -> RenderPlan:
-    """Convert and check every render option; raises :class:`DgenerateError` on any problem."""
+def _model_type(options: argparse.Namespace, model_types: Any) -> Any:
+    """The spec of ``--model-type``, or of the model type marked as the default."""
+    if options.model_type is not None:
+        return model_types.get(options.model_type)
+    defaults = [spec for spec in model_types.specs(include_hidden=True) if spec.default]
+    if len(defaults) != 1:
+        named = " and ".join(f"{spec.name!r} ({spec.provider.describe()})" for spec in defaults)
+        raise DgenerateError("give --model-type: " + (
+            f"{named} both claim to be the default" if defaults else
+            "no installed model type is the default"))
+    return defaults[0]
+
+
+def _replay_plugins(spec: Any, declared: Sequence[DeclaredOption],
+                    options: argparse.Namespace) -> tuple[str, ...]:
+    """The plugins not installed (given by path or module name) that the model type and the
+    options given come from: a written config loads them with \\import_plugins."""
+    providers = [spec.provider, *(option.provider for option in declared
+                                  if getattr(options, option.spec.name, None) is not None)]
+    return tuple(dict.fromkeys(provider.location for provider in providers if provider
+                               and provider.origin in ("path", "module") and provider.location))
+
+
+def build_plan(options: argparse.Namespace, *, model_types: Any,
+               declared: Sequence[DeclaredOption] = (), plugin_dests: Sequence[str] = (),
+               verbose: bool = False) -> RenderPlan:
+    """Convert and check every render option; raises :class:`DgenerateError` on any problem.
+
+    ``model_types`` is the model type registry; ``declared`` the options plugins declared,
+    ``plugin_dests`` those they added the argparse way."""
+    spec = _model_type(options, model_types)
+    values = declared_values(options, declared, spec.name, plugin_dests)
+    singles = {option.spec.name: values[option.spec.name] for option in declared
+               if not option.spec.axis}
+    singles.update((dest, values[dest]) for dest in plugin_dests)
     if options.device is not None and not _DEVICE.match(options.device):
         raise _error("--device", f"{options.device!r} is not cpu, cuda, cuda:N, mps, xpu or "
                                  "xpu:N")
     source = ModelSource(
-        path=options.model_path, model_type=options.model_type, revision=options.revision,
+        path=options.model_path, model_type=spec.name, revision=options.revision,
         variant=options.variant, subfolder=options.subfolder,
-        auth_token=options.auth_token, original_config=options.original_config,
-        dtype=options.dtype, device=options.device or "auto",
-        safety_checker=options.safety_checker, vae_tiling=options.vae_tiling,
-        vae_slicing=options.vae_slicing)
+        auth_token=options.auth_token, dtype=options.dtype, device=options.device or "auto",
+        quantizer=_uri("--quantizer", options.quantizer), values=singles)
 
     batch_size = _each("--batch-size", [options.batch_size] if options.batch_size else None,
-                       _int(1, MAX_BATCH_SIZE), (1,))[0]
+                       int_in(1, MAX_BATCH_SIZE), (1,))[0]
     output_size = None
     if options.output_size is not None:
         try:
@@ -312,22 +342,20 @@ def build_plan(options: argparse.Namespace, *, verbose: bool = False) -> RenderP
         prompts=_each("--prompts", options.prompts, _prompt, (Prompt(""),)),
         seeds=_seeds(options, batch_size),
         seeds_to_images=options.seeds_to_images,
-        inference_steps=_each("--inference-steps", options.inference_steps, _int(1), (30,)),
+        inference_steps=_each("--inference-steps", options.inference_steps, int_in(1), (30,)),
         guidance_scales=_each("--guidance-scales", options.guidance_scales,
-                              _float("--guidance-scales", at_least=0.0), (5.0,)),
-        guidance_rescales=_each("--guidance-rescales", options.guidance_rescales,
-                                _float("--guidance-rescales", at_least=0.0, at_most=1.0),
-                                (None,)),
+                              float_in(at_least=0.0), (5.0,)),
         image_seed_strengths=_each("--image-seed-strengths", options.image_seed_strengths,
-                                   _float("--image-seed-strengths", above=0.0, at_most=1.0),
+                                   float_in(above=0.0, at_most=1.0),
                                    (0.8,)),
-        clip_skips=_each("--clip-skips", options.clip_skips, _int(0), (None,)),
         schedulers=(None,) if scheduler_help else _schedulers(options.schedulers),
         sigmas=_each("--sigmas", options.sigmas, check_sigmas, (None,)),
         batch_size=batch_size,
         output_size=output_size,
         no_aspect=options.no_aspect,
         uses_image_seeds=bool(image_seeds),
+        values=values,
+        prompt_weighter=_uri("--prompt-weighter", options.prompt_weighter),
     )
     frame_start = _frame(options.frame_start, "--frame-start")
     frame_end = _frame(options.frame_end, "--frame-end")
@@ -339,6 +367,9 @@ def build_plan(options: argparse.Namespace, *, verbose: bool = False) -> RenderP
     if options.image_seed_strengths and not image_seeds:
         raise DgenerateError("--image-seed-strengths needs --image-seeds (img2img or inpaint "
                              "inputs)")
+    if options.image_seed_strengths and not spec.capabilities.strength:
+        raise DgenerateError(f"--image-seed-strengths does not apply to --model-type "
+                             f"{spec.name}: it does not take a strength")
     return RenderPlan(
         request=request,
         image_seeds=image_seeds,
@@ -351,4 +382,10 @@ def build_plan(options: argparse.Namespace, *, verbose: bool = False) -> RenderP
         dry_run=options.dry_run,
         scheduler_help=scheduler_help,
         verbose=verbose,
+        declared=tuple(declared),
+        capabilities=spec.capabilities,
+        job_executor=_uri("--job-executor", options.job_executor) or "local",
+        given=frozenset(option.spec.name for option in declared
+                        if getattr(options, option.spec.name, None) is not None),
+        replay_plugins=_replay_plugins(spec, declared, options),
     )

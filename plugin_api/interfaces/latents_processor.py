@@ -1,4 +1,8 @@
-"""Base class of latents processors (provisional until the latents features land)."""
+"""Base class of latents processors (provisional, not called yet).
+
+Nothing runs latents processors yet: the options that will (``--latents-processors``
+and friends) do not exist yet, and this interface may change when they arrive.
+"""
 
 from __future__ import annotations
 
@@ -14,7 +18,8 @@ __all__ = ["LatentsProcessor"]
 
 
 class LatentsProcessor(abc.ABC):
-    """An operation on a batch of latents tensors, configured by URI arguments.
+    """An operation on a batch of latents tensors, configured by URI arguments
+    (provisional, not called yet).
 
     ``device`` defaults to the value of ``--device`` when the kernel creates the
     processor; ``model-offload`` asks the processor to move any models back to

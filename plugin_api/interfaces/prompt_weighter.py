@@ -1,4 +1,4 @@
-"""Base class of prompt weighters (provisional until the render loop lands)."""
+"""Base class of prompt weighters: prompts with weights in, embeddings out."""
 
 from __future__ import annotations
 
@@ -11,9 +11,12 @@ __all__ = ["PromptWeighter"]
 class PromptWeighter(abc.ABC):
     """Turns weighted prompt syntax into embeddings for a pipeline call.
 
-    The render loop hands the pipeline and the keyword arguments it is about to
-    call it with; the weighter returns new arguments in which the prompt texts
-    are replaced by the embeddings it computed.
+    Selected with ``--prompt-weighter URI``. For each job the kernel hands the
+    pipeline and the keyword arguments the model type is about to call it with (after
+    :meth:`ModelType.call_arguments`, before pipeline extensions); the weighter
+    returns new arguments in which the prompt texts are replaced by the embeddings it
+    computed. The constructor may take a ``context`` argument (the render context)
+    and ``model_type`` (the ``--model-type`` name), to refuse families it cannot weigh.
     """
 
     @abc.abstractmethod
@@ -21,4 +24,5 @@ class PromptWeighter(abc.ABC):
         """Return the call arguments with prompts replaced by embeddings."""
 
     def cleanup(self) -> None:  # noqa: B027 - optional, empty by default
-        """Release memory held for the last call (tensors, hooks). Optional."""
+        """Release memory held for the last call (tensors, hooks). Called after every
+        call, also a failed one. Optional."""

@@ -1,4 +1,4 @@
-"""Base class of quantization backends (provisional until quantization lands)."""
+"""Base class of quantization backends: how weights are quantized while they load."""
 
 from __future__ import annotations
 
@@ -11,8 +11,10 @@ __all__ = ["Quantizer"]
 class Quantizer(abc.ABC):
     """Describes how to quantize a model while it loads.
 
-    The loaders ask for the library-specific configuration object they pass as
-    ``quantization_config`` to ``from_pretrained``.
+    Selected with ``--quantizer URI``. The diffusion toolkit's pipeline loader asks
+    for the library-specific configuration objects and passes them to
+    ``from_pretrained`` (through diffusers' ``PipelineQuantizationConfig``, one entry
+    per pipeline component); ``None`` leaves that kind of component as it is.
     """
 
     @abc.abstractmethod

@@ -22,8 +22,7 @@ import spandrel
 import torch
 
 from dgenerate.plugin_api import DgenerateError
-
-from ..diffusion_common.sources import resolve_model
+from dgenerate.plugin_api.diffusion.sources import resolve_model
 
 __all__ = ["DTYPES", "convert_dtype", "load_descriptor", "locate_model"]
 

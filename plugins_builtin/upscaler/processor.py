@@ -20,6 +20,7 @@ from dgenerate.plugin_api import (
     PluginArgumentError,
     PluginContext,
 )
+from dgenerate.plugin_api.diffusion.devices import resolve_device
 from dgenerate.plugin_api.values import MAX_IMAGE_SIDE
 
 if TYPE_CHECKING:
@@ -335,30 +336,7 @@ def _check_overlap(overlap: Any, tile: int | str) -> int:
 
 
 def _resolve_device(device: str) -> str:
-    import torch
-
-    def xpu_available() -> bool:
-        return bool(getattr(torch, "xpu", None)) and torch.xpu.is_available()
-
-    if device == "auto":
-        if torch.cuda.is_available():
-            return "cuda"
-        if xpu_available():
-            return "xpu"
-        if torch.backends.mps.is_available():
-            return "mps"
-        return "cpu"
-    kind, _, index = device.partition(":")
-    available = {"cpu": lambda: True, "cuda": torch.cuda.is_available, "xpu": xpu_available,
-                 "mps": torch.backends.mps.is_available}[kind]
-    if not available():
-        raise DgenerateError(f"upscaler: device={device}: no {kind} device is available here")
-    if index:
-        count = torch.cuda.device_count() if kind == "cuda" else torch.xpu.device_count()
-        if int(index) >= count:
-            raise DgenerateError(f"upscaler: device={device}: there are only {count} {kind} "
-                                 "devices (numbered from 0)")
-    return device
+    return resolve_device(device, what="upscaler: device=")
 
 
 def _local_cache(key: Hashable, create: Callable[[], Any]) -> Any:

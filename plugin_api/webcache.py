@@ -59,8 +59,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from dgenerate.plugin_api.errors import DgenerateError
-from dgenerate.plugin_api.files import atomic_output
+from .errors import DgenerateError
+from .files import atomic_output
 
 try:
     import fcntl

@@ -1,7 +1,7 @@
 """Models shipped inside the dgenerate package, named ``embedded:<name>`` on the command line.
 
-Not a plugin (it has no entry point): package data plus the lookup that the
-model types' source resolution uses. Each model is an ordinary diffusers
+Package data plus the lookup the toolkit's source resolution uses, so every
+family built on the toolkit can load them. Each model is an ordinary diffusers
 folder, so everything that loads a folder loads it; ``tools/embedded_model/``
 is the script that trained it.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 
-from dgenerate.plugin_api import DgenerateError
+from ...errors import DgenerateError
 
 __all__ = ["DEFAULT", "PREFIX", "embedded_model_folder", "embedded_model_names",
            "is_embedded_name"]

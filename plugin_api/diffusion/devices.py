@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
-import torch
+from typing import Any
 
-from dgenerate.plugin_api import DgenerateError
+from ..errors import DgenerateError
 
 __all__ = ["resolve_device", "resolve_dtype"]
 
-_DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
+_DTYPES = ("float16", "bfloat16", "float32")
 
 
 def _xpu_available() -> bool:
+    import torch
+
     return bool(getattr(torch, "xpu", None)) and torch.xpu.is_available()
 
 
-def resolve_device(requested: str) -> str:
+def resolve_device(requested: str, *, what: str = "--device ") -> str:
     """``auto`` becomes cuda, xpu, mps or cpu, whichever is present first; an explicit
-    device must exist."""
+    device must exist. ``what`` starts error messages (the option or argument)."""
+    import torch
+
     if requested == "auto":
         if torch.cuda.is_available():
             return "cuda"
@@ -34,17 +38,22 @@ def resolve_device(requested: str) -> str:
         "mps": torch.backends.mps.is_available,
     }[kind]
     if not available():
-        raise DgenerateError(f"--device {requested}: no {kind} device is available here")
+        raise DgenerateError(f"{what}{requested}: no {kind} device is available here")
     if index:
         count = (torch.cuda.device_count() if kind == "cuda" else torch.xpu.device_count())
         if int(index) >= count:
-            raise DgenerateError(f"--device {requested}: there are only {count} {kind} devices "
+            raise DgenerateError(f"{what}{requested}: there are only {count} {kind} devices "
                                  f"(numbered from 0)")
     return requested
 
 
-def resolve_dtype(requested: str, device: str) -> torch.dtype:
-    """``auto`` is float32 on the CPU and float16 on accelerators."""
+def resolve_dtype(requested: str, device: str) -> Any:
+    """The ``torch.dtype`` of ``--dtype``: ``auto`` is float32 on the CPU and float16 on
+    accelerators."""
+    import torch
+
     if requested == "auto":
         return torch.float32 if device == "cpu" else torch.float16
-    return _DTYPES[requested]
+    if requested not in _DTYPES:
+        raise DgenerateError(f"--dtype {requested}: use auto, {', '.join(_DTYPES)}")
+    return getattr(torch, requested)

@@ -8,9 +8,8 @@ import re
 import urllib.parse
 from collections.abc import Callable
 
-from dgenerate.plugin_api import DgenerateError
-
-from ..embedded_model import embedded_model_folder, is_embedded_name
+from ..errors import DgenerateError
+from .embedded import embedded_model_folder, is_embedded_name
 
 __all__ = ["MODEL_FILE_SUFFIXES", "ResolvedModel", "resolve_model"]
 

@@ -20,8 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from dgenerate.plugin_api import DgenerateError
-
+from ..errors import DgenerateError
 from .schedulers import accepts_sigmas
 
 __all__ = ["EXPRESSION_BUILTINS", "EXPRESSION_NUMPY", "resolve_sigmas"]

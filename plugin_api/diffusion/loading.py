@@ -8,11 +8,10 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from dgenerate.plugin_api import DgenerateError
-
+from ..errors import DgenerateError
 from .sources import ResolvedModel
 
-__all__ = ["disk_size", "hub_offline", "load_pipeline"]
+__all__ = ["disk_size", "hub_offline", "load_pipeline", "safety_checker_arguments"]
 
 
 def disk_size(model: ResolvedModel) -> int:
@@ -281,17 +280,22 @@ def load_pipeline(
     original_config: str | None = None,
     extra: dict[str, Any] | None = None,
     debug: Callable[[str], None] = lambda message: None,
+    quantization_config: Any = None,
 ) -> Any:
     """``pipeline_class.from_pretrained`` or ``from_single_file`` as the model needs.
 
     A ``variant`` the model does not have falls back to the plain weights. Any
     failure becomes a :class:`DgenerateError` that says what could not be loaded.
     In offline mode nothing is downloaded, whatever the libraries would try.
+    ``quantization_config`` (diffusers' ``PipelineQuantizationConfig``) quantizes
+    components while they load.
     """
     arguments: dict[str, Any] = {"dtype": dtype, "local_files_only": offline,
                                  **(extra or {})}
     if token:
         arguments["token"] = token
+    if quantization_config is not None:
+        arguments["quantization_config"] = quantization_config
     try:
         with hub_offline(offline):
             if model.kind == "file":
@@ -309,6 +313,11 @@ def load_pipeline(
 
 def _load_single_file(pipeline_class: Any, path: str, original_config: str | None,
                       arguments: dict[str, Any]) -> Any:
+    if not hasattr(pipeline_class, "from_single_file"):
+        raise DgenerateError(
+            f"the checkpoint {path!r} is a single file, and diffusers cannot load "
+            f"{pipeline_class.__name__} from one: give a diffusers model folder or a Hugging "
+            "Face repository")
     if original_config is None:
         return pipeline_class.from_single_file(path, **arguments)
     if not os.path.isfile(original_config):
@@ -355,3 +364,19 @@ def _snapshot_subfolder(repo: str, subfolder: str, revision: str, token: str | N
         raise DgenerateError(f"--subfolder {subfolder!r}: the repository {repo!r} has no such "
                              "folder")
     return location
+
+
+def safety_checker_arguments(pipeline_class: Any, enabled: bool) -> dict[str, Any]:
+    """Loading arguments of a pipeline with a ``safety_checker`` component: none with
+    ``--safety-checker`` (``enabled``), else the checker left out (and not asked for)."""
+    import inspect
+
+    if enabled:
+        return {}
+    parameters = inspect.signature(pipeline_class.__init__).parameters
+    arguments: dict[str, Any] = {}
+    if "safety_checker" in parameters:
+        arguments["safety_checker"] = None
+    if "requires_safety_checker" in parameters:
+        arguments["requires_safety_checker"] = False
+    return arguments

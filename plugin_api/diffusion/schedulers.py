@@ -7,9 +7,9 @@ import inspect
 from collections.abc import Sequence
 from typing import Any
 
-import diffusers
-
-from dgenerate.plugin_api import REQUIRED, ArgSpec, DgenerateError, PluginContext, arguments_of
+from ..args import REQUIRED, ArgSpec, arguments_of
+from ..context import PluginContext
+from ..errors import DgenerateError
 
 __all__ = ["build_scheduler", "check_scheduler_uri", "compatible_names", "scheduler_arguments"]
 
@@ -20,6 +20,8 @@ _CLONE = ArgSpec(name="clone_config", type=bool, default=True,
 def compatible_names(scheduler: Any, extra: Sequence[str] = ()) -> list[str]:
     """The scheduler classes that can replace ``scheduler``, sorted; ``extra`` adds those a
     model family knows to work beside the ones diffusers lists as compatible."""
+    import diffusers
+
     names = {cls.__name__ for cls in getattr(scheduler, "compatibles", [])}
     names.add(type(scheduler).__name__)
     names.update(extra)
@@ -27,6 +29,8 @@ def compatible_names(scheduler: Any, extra: Sequence[str] = ()) -> list[str]:
 
 
 def _is_scheduler(name: str) -> bool:
+    import diffusers
+
     return isinstance(getattr(diffusers, name, None), type) and issubclass(
         getattr(diffusers, name), diffusers.SchedulerMixin)
 
@@ -35,6 +39,8 @@ def check_scheduler_uri(uri: str, context: PluginContext) -> None:
     """Fail for a scheduler URI that cannot work with any model: an unknown class name or
     arguments the class does not take. Compatibility with the model is checked once it
     is loaded."""
+    import diffusers
+
     name = uri.split(";", 1)[0].strip()
     if not _is_scheduler(name):
         known = sorted(n for n in dir(diffusers) if n.endswith("Scheduler") and _is_scheduler(n))
@@ -47,12 +53,16 @@ def check_scheduler_uri(uri: str, context: PluginContext) -> None:
 
 def scheduler_arguments(name: str) -> tuple[ArgSpec, ...]:
     """``clone-config`` and the constructor arguments of the scheduler class ``name``."""
+    import diffusers
+
     cls = getattr(diffusers, name)
     arguments = tuple(arg for arg in arguments_of(cls) if arg.default is not REQUIRED)
     return (_CLONE, *arguments)
 
 
 def _class(name: str, compatible: list[str]) -> Any:
+    import diffusers
+
     if name not in compatible:
         close = difflib.get_close_matches(name, compatible, n=1)
         hint = f"; did you mean {close[0]!r}?" if close else "."

@@ -1,0 +1,438 @@
+"""A model type for diffusers pipelines, written as tables plus what a family adds.
+
+A family subclasses :class:`DiffusersModelType`, names its pipeline class per mode
+in ``pipelines`` and overrides only what is its own (extra call arguments, extra
+loading arguments, a second model ...). The base class resolves the model source,
+loads and caches the pipeline (the other modes share its modules through
+``from_pipe``), applies ``--quantizer``, sets the scheduler and sigmas, builds the
+common call arguments and runs the call with a progress bar and clear errors.
+
+torch and diffusers are imported when a method needs them, so importing this
+module is cheap; it is the ``target`` module of a family that pays for them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import weakref
+from collections.abc import Callable, Hashable, Mapping
+from typing import Any, ClassVar
+
+from ..args import ArgSpec
+from ..errors import DgenerateError
+from ..interfaces.model_type import ModelType, RenderOutput
+from ..render import Job, Mode, RenderRequest
+from ..specs import Category
+from ..values import Size
+from .a1111 import a1111_sampler
+from .compat import patch_text_encoders
+from .devices import resolve_device, resolve_dtype
+from .loading import disk_size, load_pipeline
+from .quiet import quiet_libraries
+from .schedulers import build_scheduler, check_scheduler_uri, compatible_names, scheduler_arguments
+from .sigmas import resolve_sigmas
+from .sources import ResolvedModel, resolve_model
+
+__all__ = ["DiffusersModelType", "offload_mode", "original_scheduler", "pipeline_class",
+           "place_pipeline"]
+
+
+def pipeline_class(name: str) -> Any:
+    """The diffusers class called ``name`` (imported on first use)."""
+    import diffusers
+
+    cls = getattr(diffusers, name, None)
+    if cls is None:
+        raise DgenerateError(f"the installed diffusers has no pipeline class {name!r}")
+    return cls
+
+
+def offload_mode(values: Mapping[str, Any], prefix: str = "model",
+                 flags: tuple[str, str] = ("--model-cpu-offload",
+                                           "--model-sequential-offload")) -> str | None:
+    """``"model"``, ``"sequential"`` or None from the offload switches ``<prefix>_cpu_offload``
+    and ``<prefix>_sequential_offload`` (named ``flags`` in the error when both are given)."""
+    model = bool(values.get(f"{prefix}_cpu_offload"))
+    sequential = bool(values.get(f"{prefix}_sequential_offload"))
+    if model and sequential:
+        raise DgenerateError(f"{flags[0]} and {flags[1]} cannot be used together: choose one "
+                             "way of offloading")
+    return "model" if model else "sequential" if sequential else None
+
+
+def place_pipeline(pipeline: Any, device: str, offload: str | None, *,
+                   debug: Callable[[str], None], flag: str = "--model-cpu-offload") -> Any:
+    """Put ``pipeline`` on ``device``, or let diffusers offload it there (``offload`` is
+    ``"model"`` or ``"sequential"``). On the CPU device the weights already live in CPU
+    memory, so offloading is a no-op (said with ``-v``) rather than an error: a config
+    written for a GPU still runs."""
+    if offload is None:
+        return pipeline.to(device)
+    if device == "cpu":
+        debug(f"{flag}: the device is the CPU, where the weights already are; nothing to "
+              "offload")
+        return pipeline.to(device)
+    if offload == "model":
+        pipeline.enable_model_cpu_offload(device=device)
+    else:
+        pipeline.enable_sequential_cpu_offload(device=device)
+    return pipeline
+
+
+_ORIGINAL_SCHEDULERS: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def original_scheduler(pipeline: Any) -> tuple[Any, dict[str, Any]]:
+    """The class and config of the scheduler ``pipeline`` was loaded with. Recorded the first
+    time a pipeline is seen (call it right after loading): jobs replace the scheduler of
+    a cached pipeline, and a later invocation must still start from the loaded one."""
+    known = _ORIGINAL_SCHEDULERS.get(pipeline)
+    if known is None:
+        known = (type(pipeline.scheduler), dict(pipeline.scheduler.config))
+        _ORIGINAL_SCHEDULERS[pipeline] = known
+    return known
+
+
+class DiffusersModelType(ModelType):
+    """The phases of a model type for diffusers pipelines.
+
+    Class attributes a family sets:
+
+    * ``pipelines`` - the diffusers pipeline class name per mode; the first mode
+      listed is the one loaded from disk, the others are built from it with
+      ``from_pipe`` (sharing every module);
+    * ``extra_schedulers`` - scheduler classes known to work beside those diffusers
+      lists as compatible;
+    * ``family`` - the family's name in messages (the model type name by default);
+    * ``guidance_rescale_modes`` - the modes whose pipelines take ``--guidance-rescales``.
+    """
+
+    pipelines: ClassVar[Mapping[Mode, str]] = {}
+    extra_schedulers: ClassVar[tuple[str, ...]] = ()
+    family: ClassVar[str | None] = None
+    guidance_rescale_modes: ClassVar[frozenset[Mode]] = frozenset({Mode.TXT2IMG})
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        quiet_libraries(self.context.verbose)
+        self.device = resolve_device(self.source.device)
+        self.dtype = resolve_dtype(self.source.dtype, self.device)
+        self._model: ResolvedModel | None = None
+        self._original_scheduler: tuple[Any, dict[str, Any]] | None = None
+        self._strength_warned: set[tuple[int, float]] = set()
+
+    @property
+    def name(self) -> str:
+        return self.family or self.source.model_type
+
+    # ------------------------------------------------------------------- checks
+
+    def check(self, request: RenderRequest) -> None:
+        """Scheduler URIs name real schedulers with real arguments; txt2img-only options
+        are not combined with image seeds; one way of offloading at most."""
+        offload_mode(request.values)
+        if request.uses_image_seeds and self.guidance_rescale_modes <= {Mode.TXT2IMG} and any(
+                value is not None for value in request.values.get("guidance_rescales") or ()):
+            raise DgenerateError(f"--guidance-rescales works only for txt2img with model type "
+                                 f"{self.name} (no --image-seeds)")
+        for uri in request.schedulers:
+            if uri is not None:
+                check_scheduler_uri(uri, self.context)
+        if any(sigmas is not None for sigmas in request.sigmas):
+            self.check_call_parameter(request, "sigmas", "--sigmas")
+
+    def check_call_parameter(self, request: RenderRequest, parameter: str, flag: str) -> None:
+        """Refuse ``flag`` when a pipeline the request may use (txt2img, or the image modes
+        with --image-seeds) takes no ``parameter`` in its call (imports diffusers)."""
+        import inspect
+
+        for mode, name in self.pipelines.items():
+            if (mode is Mode.TXT2IMG) == request.uses_image_seeds:
+                continue
+            if parameter not in inspect.signature(pipeline_class(name).__call__).parameters:
+                raise DgenerateError(f"{flag} does not apply to --model-type {self.name}: its "
+                                     f"{mode} pipeline ({name}) takes no {parameter}")
+
+    # ------------------------------------------------------------------ sources
+
+    def resolve(self, path: str) -> ResolvedModel:
+        """Where ``path`` is: a folder, a hub repository, or a single file brought to disk
+        (URLs and blob links are downloaded). Override to add names of your own."""
+        return resolve_model(path, fetch=self.context.fetch, token=self.source.auth_token,
+                             offline=self.context.offline_mode)
+
+    @property
+    def model(self) -> ResolvedModel:
+        if self._model is None:
+            self._model = self.resolve(self.source.path)
+        return self._model
+
+    # ------------------------------------------------------------------ loading
+
+    @property
+    def base_mode(self) -> Mode:
+        return next(iter(self.pipelines))
+
+    def loading_arguments(self) -> dict[str, Any]:
+        """Extra keyword arguments of ``from_pretrained`` / ``from_single_file``."""
+        return {}
+
+    def loading_key(self) -> tuple[Hashable, ...]:
+        """What else, besides the source, dtype and device, changes the loaded weights."""
+        return ()
+
+    def base_key(self) -> tuple[Hashable, ...]:
+        source = self.source
+        return (type(self).__qualname__, source.model_type, self.model.kind, self.model.location,
+                source.revision, source.variant, source.subfolder, str(self.dtype), self.device,
+                source.quantizer, source.values.get("original_config"),
+                offload_mode(source.values), *self.loading_key())
+
+    def quantization_config(self, pipeline_cls: Any) -> Any:
+        """diffusers' ``PipelineQuantizationConfig`` for ``--quantizer``, or None."""
+        if self.source.quantizer is None:
+            return None
+        import inspect
+
+        from diffusers import PipelineQuantizationConfig
+        quantizer = self.context.create(Category.QUANTIZER, self.source.quantizer,
+                                        device=self.device)
+        mapping = {}
+        for component in inspect.signature(pipeline_cls.__init__).parameters:
+            if component in ("unet", "transformer", "prior", "decoder", "controlnet"):
+                config = quantizer.diffusers_config()
+            elif component.startswith("text_encoder"):
+                config = quantizer.transformers_config()
+            else:
+                continue
+            if config is not None:
+                mapping[component] = config
+        return PipelineQuantizationConfig(quant_mapping=mapping) if mapping else None
+
+    def _check_single_file_options(self) -> None:
+        source, kind = self.source, self.model.kind
+        if source.values.get("original_config") is not None and kind != "file":
+            what = "folder" if kind == "folder" else "Hugging Face repository"
+            raise DgenerateError(f"--original-config applies to single-file checkpoints only; "
+                                 f"{source.path!r} is a {what}")
+        if kind == "file":
+            for flag, value in (("--variant", source.variant), ("--subfolder", source.subfolder),
+                                ("--revision", None if source.revision == "main"
+                                 else source.revision)):
+                if value is not None:
+                    self.context.debug(f"{flag} {value} does not apply to the single-file "
+                                       f"checkpoint {source.path!r}; it is ignored")
+
+    def load_base(self) -> Any:
+        """Load the pipeline of ``base_mode`` from the model source."""
+        self._check_single_file_options()
+        source = self.source
+        cls = pipeline_class(self.pipelines[self.base_mode])
+        pipeline = load_pipeline(
+            cls, self.model, dtype=self.dtype, revision=source.revision,
+            variant=source.variant, subfolder=source.subfolder, token=source.auth_token,
+            offline=self.context.offline_mode,
+            original_config=source.values.get("original_config"),
+            extra=self.loading_arguments(), debug=self.context.debug,
+            quantization_config=self.quantization_config(cls))
+        patch_text_encoders(pipeline)
+        original_scheduler(pipeline)
+        return place_pipeline(pipeline, self.device, offload_mode(source.values),
+                              debug=self.context.debug)
+
+    def base(self) -> Any:
+        """The loaded base pipeline, from the kernel's ``pipeline`` cache."""
+        pipeline = self.context.cache("pipeline").get_or_create(
+            self.base_key(), self.load_base, size=disk_size(self.model))
+        if self._original_scheduler is None:
+            self._original_scheduler = original_scheduler(pipeline)
+        return pipeline
+
+    def load_key(self, job: Job) -> Hashable:
+        # the base mode's key is the one base() caches the loaded pipeline under
+        key = self.base_key()
+        return key if job.mode is self.base_mode else (*key, str(job.mode))
+
+    def load(self, job: Job) -> Any:
+        if job.mode not in self.pipelines:
+            raise DgenerateError(f"model type {self.name} does not do {job.mode}")
+        base = self.base()
+        if job.mode is self.base_mode:
+            return base
+        # from_pipe shares every module with the base: no second copy of the weights
+        return pipeline_class(self.pipelines[job.mode]).from_pipe(
+            base, **self.from_pipe_arguments())
+
+    def from_pipe_arguments(self) -> dict[str, Any]:
+        """Extra keyword arguments of ``from_pipe`` for the pipelines of the other modes."""
+        return {}
+
+    def load_size(self, job: Job) -> int | None:
+        return 0  # the base pipeline is accounted for in base()
+
+    def default_size(self) -> Size:
+        if self.capabilities.default_size is not None:
+            return self.capabilities.default_size
+        base = self.base()
+        side = base.unet.config.sample_size * base.vae_scale_factor
+        return Size(side, side)
+
+    # --------------------------------------------------------------- schedulers
+
+    def scheduler(self, uri: str | None) -> Any:
+        """A fresh scheduler: the model's own, or the one ``uri`` names."""
+        if self._original_scheduler is None:
+            self.base()
+        cls, config = self._original_scheduler
+        fresh = cls.from_config(config)
+        if uri is None:
+            return fresh
+        return build_scheduler(uri, fresh, config, self.context, extra=self.extra_schedulers)
+
+    def scheduler_names(self) -> list[str]:
+        return compatible_names(self.base().scheduler, extra=self.extra_schedulers)
+
+    def scheduler_arguments(self, name: str) -> tuple[ArgSpec, ...]:
+        return scheduler_arguments(name)
+
+    # ---------------------------------------------------------- call arguments
+
+    def strength(self, job: Job) -> float | None:
+        """img2img runs int(steps x strength) steps: when that is 0, the strength is raised
+        to one step with a warning (as dgenerate 5.0.0 does) rather than refusing the job."""
+        strength, steps = job.strength, job.inference_steps
+        if strength is None or job.sigmas is not None or int(steps * strength) >= 1:
+            return strength
+        raised = 1 / steps
+        while int(steps * raised) < 1:  # 1/steps can round below one step
+            raised = math.nextafter(raised, 2.0)
+        if (steps, strength) not in self._strength_warned:
+            self._strength_warned.add((steps, strength))
+            self.context.warn(
+                f"--inference-steps {steps} with --image-seed-strengths {strength} leaves no "
+                f"denoising step (img2img runs steps x strength of them); the strength is "
+                f"raised to {raised:.4g}, one step")
+        return raised
+
+    def generators(self, job: Job) -> list[Any]:
+        """One CPU generator per image, seeded with its seed (same image on any device)."""
+        import torch
+
+        return [torch.Generator("cpu").manual_seed(seed) for seed in job.seeds]
+
+    def check_clip_skip(self, job: Job, pipeline: Any) -> None:
+        clip_skip = job.values.get("clip_skips")
+        encoder = getattr(pipeline, "text_encoder", None) or getattr(
+            pipeline, "text_encoder_2", None)
+        if clip_skip is None or encoder is None:
+            return
+        layers = encoder.config.num_hidden_layers
+        if clip_skip >= layers:
+            raise DgenerateError(
+                f"--clip-skips {clip_skip}: the text encoder of {self.source.path!r} has "
+                f"{layers} layers, so at most {layers - 1} can be skipped")
+
+    def prepare(self, job: Job, pipeline: Any) -> None:
+        """Set what belongs to the pipeline rather than its call: the scheduler, VAE
+        tiling and slicing."""
+        pipeline.scheduler = self.scheduler(job.scheduler)
+        vae = getattr(pipeline, "vae", None)
+        if vae is not None and hasattr(vae, "enable_tiling"):
+            vae.enable_tiling() if job.values.get("vae_tiling") else vae.disable_tiling()
+        if vae is not None and hasattr(vae, "enable_slicing"):
+            vae.enable_slicing() if job.values.get("vae_slicing") else vae.disable_slicing()
+
+    def call_arguments(self, job: Job, pipeline: Any) -> dict[str, Any]:
+        """The arguments every diffusers text-to-image family takes; families add theirs."""
+        job = dataclasses.replace(job, strength=self.strength(job))
+        self.prepare(job, pipeline)
+        self.check_clip_skip(job, pipeline)
+        batch = job.batch_size
+        arguments: dict[str, Any] = {
+            "prompt": [job.prompt.positive] * batch,
+            "num_inference_steps": job.inference_steps,
+            "guidance_scale": job.guidance_scale,
+            "generator": self.generators(job),
+            "output_type": "pil",
+        }
+        if job.prompt.negative:
+            arguments["negative_prompt"] = [job.prompt.negative] * batch
+        values = job.values
+        if values.get("clip_skips") is not None:
+            arguments["clip_skip"] = values["clip_skips"]
+        if job.sigmas is not None:
+            arguments["sigmas"] = resolve_sigmas(job.sigmas, pipeline.scheduler,
+                                                 job.inference_steps)
+            del arguments["num_inference_steps"]
+        if job.mode is Mode.TXT2IMG:
+            arguments.update(width=job.width, height=job.height)
+        else:
+            arguments["image"] = list(job.images)
+            if self.capabilities.strength:
+                arguments["strength"] = job.strength
+        if job.mode is Mode.INPAINT:
+            arguments.update(mask_image=list(job.masks), width=job.width, height=job.height)
+        if values.get("guidance_rescales") is not None and job.mode in self.guidance_rescale_modes:
+            arguments["guidance_rescale"] = values["guidance_rescales"]
+        return arguments
+
+    # -------------------------------------------------------------------- call
+
+    def info(self, job: Job, pipeline: Any) -> dict[str, Any]:
+        """Facts for metadata about how the job ran."""
+        scheduler = type(pipeline.scheduler).__name__
+        info: dict[str, Any] = {"scheduler": scheduler, "sampler": a1111_sampler(scheduler)}
+        if self.model.kind == "file":
+            info["model_file"] = self.model.location
+        return info
+
+    def run_pipeline(self, job: Job, pipeline: Any, arguments: dict[str, Any], *,
+                     steps: int | None = None, what: str = "steps") -> Any:
+        """Call ``pipeline`` with a progress bar of ``steps``; errors name the job."""
+        import torch
+
+        self.context.debug("pipeline call: " + ", ".join(
+            f"{key}={_describe(value)}" for key, value in arguments.items()))
+        progress = self.context.progress(steps or job.inference_steps, what)
+        pipeline.set_progress_bar_config(disable=True)
+        try:
+            with torch.inference_mode():
+                return pipeline(**arguments, **_step_callback(pipeline, progress))
+        except (ValueError, TypeError) as error:
+            # diffusers' own message rarely says which setting it disliked: name the likely ones
+            setting = f"{type(pipeline.scheduler).__name__}, {job.inference_steps} steps"
+            raise DgenerateError(f"model type {self.name} cannot run job {job.number} "
+                                 f"({setting}): {error}") from error
+        finally:
+            progress.close()
+
+    def call(self, job: Job, pipeline: Any, arguments: dict[str, Any]) -> RenderOutput:
+        result = self.run_pipeline(job, pipeline, arguments)
+        return RenderOutput(list(result.images), self.info(job, pipeline))
+
+
+def _step_callback(pipeline: Any, progress: Any) -> dict[str, Any]:
+    """The call arguments that advance ``progress`` after every step: ``callback_on_step_end``
+    where the pipeline takes it, else the older ``callback`` (the x2 and x4 upscalers), else
+    none (the bar then stays still until the call returns)."""
+    import inspect
+
+    parameters = inspect.signature(type(pipeline).__call__).parameters
+    if "callback_on_step_end" in parameters:
+        def step_done(_pipeline: Any, _step: int, _timestep: Any, tensors: dict) -> dict:
+            progress.update(1)
+            return tensors
+
+        return {"callback_on_step_end": step_done}
+    if "callback" in parameters:
+        return {"callback": lambda *_: progress.update(1), "callback_steps": 1}
+    return {}
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, list) and value and not isinstance(value[0], (str, int, float)):
+        return f"[{len(value)} x {type(value[0]).__name__}]"
+    if dataclasses.is_dataclass(value) or hasattr(value, "shape"):
+        return type(value).__name__
+    return repr(value)

@@ -1,0 +1,1 @@
+"""Builtin job executors (``--job-executor``)."""

@@ -1,0 +1,1 @@
+"""Builtin model types: one folder (one plugin) per model family."""

@@ -1,0 +1,1 @@
+"""Stable Diffusion 1.x / 2.x (``--model-type sd``)."""

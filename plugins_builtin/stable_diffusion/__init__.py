@@ -1,1 +1,0 @@
-"""The ``sd`` model type: Stable Diffusion 1.x and 2.x."""
