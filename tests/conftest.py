@@ -62,6 +62,63 @@ def tiny_sd(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return build_sd(tmp_path_factory.mktemp("models") / "tiny-sd")
 
 
+@pytest.fixture(scope="session")
+def tiny_sdxl(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random-weight Stable Diffusion XL folder (64 px native size)."""
+    from .tiny_models import build_sdxl
+
+    return build_sdxl(tmp_path_factory.mktemp("models") / "tiny-sdxl")
+
+
+@pytest.fixture(scope="session")
+def tiny_sdxl_refiner(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny SDXL refiner folder (64 px native size) sharing tiny_sdxl's latent space."""
+    from .tiny_models import build_sdxl_refiner
+
+    return build_sdxl_refiner(tmp_path_factory.mktemp("models") / "tiny-sdxl-refiner")
+
+
+@pytest.fixture(scope="session")
+def tiny_kolors(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random-weight Kolors folder (64 px native size; needs sentencepiece)."""
+    pytest.importorskip("sentencepiece")
+    from .tiny_models import build_kolors
+
+    return build_kolors(tmp_path_factory.mktemp("models") / "tiny-kolors")
+
+
+@pytest.fixture(scope="session")
+def tiny_pix2pix(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny Stable Diffusion 1.x InstructPix2Pix folder (64 px native size)."""
+    from .tiny_models import build_pix2pix
+
+    return build_pix2pix(tmp_path_factory.mktemp("models") / "tiny-pix2pix")
+
+
+@pytest.fixture(scope="session")
+def tiny_sdxl_pix2pix(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny SDXL InstructPix2Pix folder (64 px native size)."""
+    from .tiny_models import build_sdxl_pix2pix
+
+    return build_sdxl_pix2pix(tmp_path_factory.mktemp("models") / "tiny-sdxl-pix2pix")
+
+
+@pytest.fixture(scope="session")
+def tiny_upscaler_x4(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny Stable Diffusion x4 upscaler folder (16 px in, 64 px out)."""
+    from .tiny_models import build_upscaler_x4
+
+    return build_upscaler_x4(tmp_path_factory.mktemp("models") / "tiny-upscaler-x4")
+
+
+@pytest.fixture(scope="session")
+def tiny_upscaler_x2(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny Stable Diffusion x2 latent upscaler folder (inputs of at least 64 px)."""
+    from .tiny_models import build_upscaler_x2
+
+    return build_upscaler_x2(tmp_path_factory.mktemp("models") / "tiny-upscaler-x2")
+
+
 @pytest.fixture
 def restore_process_state():
     """Scripts may change the environment and the working directory: undo that."""

@@ -1,0 +1,1 @@
+"""Kolors (``--model-type kolors``)."""

@@ -1,0 +1,1 @@
+"""Stable Diffusion InstructPix2Pix (``--model-type pix2pix``)."""

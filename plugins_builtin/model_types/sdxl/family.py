@@ -1,0 +1,426 @@
+"""Stable Diffusion XL on diffusers' StableDiffusionXL*Pipeline classes, with the refiner,
+and SDXL InstructPix2Pix."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import math
+from collections.abc import Hashable, Mapping
+from typing import Any, Literal
+
+from dgenerate.plugin_api import ArgSpec, DgenerateError, Job, Mode, RenderOutput, RenderRequest
+from dgenerate.plugin_api.diffusion import DiffusersModelType, ResolvedModel, pipeline_class
+from dgenerate.plugin_api.diffusion.compat import patch_text_encoders
+from dgenerate.plugin_api.diffusion.devices import resolve_dtype
+from dgenerate.plugin_api.diffusion.loading import disk_size, load_pipeline
+from dgenerate.plugin_api.diffusion.model_type import (
+    offload_mode,
+    original_scheduler,
+    place_pipeline,
+)
+from dgenerate.plugin_api.diffusion.options import (
+    SDXL_MICRO_CONDITIONING,
+    micro_conditioning_value,
+)
+from dgenerate.plugin_api.diffusion.schedulers import build_scheduler, check_scheduler_uri
+from dgenerate.plugin_api.diffusion.sigmas import resolve_sigmas
+from dgenerate.plugin_api.values import Prompt
+
+__all__ = ["StableDiffusionXL", "StableDiffusionXLPix2Pix"]
+
+#: the URI arguments of --sdxl-refiner
+REFINER_ARGUMENTS = (
+    ArgSpec(name="revision", type=str, default="main",
+            help="the branch or tag of a Hugging Face repository"),
+    ArgSpec(name="variant", type=str | None, default=None,
+            help="the weights variant (fp16 ...); default --variant"),
+    ArgSpec(name="subfolder", type=str | None, default=None,
+            help="the folder of the refiner inside the repository or folder"),
+    ArgSpec(name="dtype", type=Literal["auto", "bfloat16", "float16", "float32"] | None,
+            default=None, help="the precision; default --dtype"),
+)
+REFINER_PIPELINE = "StableDiffusionXLImg2ImgPipeline"
+
+#: the second-model options, by value name, with their flags: they need --sdxl-refiner
+_SECOND_MODEL = {
+    "second_model_schedulers": "--second-model-schedulers",
+    "second_model_guidance_scales": "--second-model-guidance-scales",
+    "second_model_inference_steps": "--second-model-inference-steps",
+    "second_model_prompts": "--second-model-prompts",
+    "second_model_original_config": "--second-model-original-config",
+    "second_model_cpu_offload": "--second-model-cpu-offload",
+    "second_model_sequential_offload": "--second-model-sequential-offload",
+}
+_SECOND_OFFLOAD_FLAGS = ("--second-model-cpu-offload", "--second-model-sequential-offload")
+_SUB_MODELS = {"second_model_unet": "--second-model-unet",
+               "second_model_text_encoders": "--second-model-text-encoders"}
+
+
+def _given(value: Any) -> bool:
+    """Whether a declared option has a value (axes not given are ``(None,)``)."""
+    if isinstance(value, tuple):
+        return any(item is not None for item in value)
+    return value is not None and value is not False
+
+
+def _accepts(pipeline: Any) -> Mapping[str, Any]:
+    return inspect.signature(type(pipeline).__call__).parameters
+
+
+def _add_prompt(arguments: dict[str, Any], prompt: Prompt | None, batch: int,
+                positive: str, negative: str) -> None:
+    if prompt is None:
+        return
+    arguments[positive] = [prompt.positive] * batch
+    if prompt.negative:
+        arguments[negative] = [prompt.negative] * batch
+
+
+def _micro_conditioning(values: Mapping[str, Any], pipeline: Any,
+                        names: Mapping[str, str]) -> dict[str, Any]:
+    """The micro-conditioning call arguments ``pipeline`` takes, from the options ``names``
+    gives by diffusers argument."""
+    accepted = _accepts(pipeline)
+    found = {}
+    for argument, name in names.items():
+        value = values.get(name)
+        if value is not None and argument in accepted:
+            found[argument] = micro_conditioning_value(value)
+    return found
+
+
+_MAIN_CONDITIONING = {argument: option.name
+                      for argument, option in SDXL_MICRO_CONDITIONING.items()}
+_REFINER_CONDITIONING = {argument: name.replace("sdxl_", "sdxl_refiner_", 1)
+                         for argument, name in _MAIN_CONDITIONING.items()}
+
+
+def _check_clip_skip(pipeline: Any, clip_skip: int | None, flag: str, what: str) -> None:
+    encoder = getattr(pipeline, "text_encoder", None) or getattr(pipeline, "text_encoder_2",
+                                                                  None)
+    if clip_skip is None or encoder is None:
+        return
+    layers = encoder.config.num_hidden_layers
+    if clip_skip >= layers:
+        raise DgenerateError(f"{flag} {clip_skip}: the text encoder of {what} has {layers} "
+                             f"layers, so at most {layers - 1} can be skipped")
+
+
+def _renamed(error: DgenerateError, old: str, new: str, where: str) -> DgenerateError:
+    """``error`` with the option it starts with named as the refiner's."""
+    message = str(error)
+    if message.startswith(old):
+        message = new + message[len(old):]
+    return DgenerateError(f"{message} ({where})")
+
+
+@dataclasses.dataclass(frozen=True)
+class RefinerSource:
+    """``--sdxl-refiner`` parsed: where the refiner is and how to load it."""
+
+    path: str
+    revision: str
+    variant: str | None
+    subfolder: str | None
+    dtype: str
+    given: frozenset[str]  # the URI arguments written in the URI
+
+
+class _SdxlCommon(DiffusersModelType):
+    """What SDXL and SDXL InstructPix2Pix share: no invisible watermark (the outputs do not
+    depend on whether the optional package is installed) and the second prompts."""
+
+    def loading_arguments(self) -> dict[str, Any]:
+        return {"add_watermarker": False}
+
+    def from_pipe_arguments(self) -> dict[str, Any]:
+        return {"add_watermarker": False}
+
+    def call_arguments(self, job: Job, pipeline: Any) -> dict[str, Any]:
+        arguments = super().call_arguments(job, pipeline)
+        _add_prompt(arguments, job.values.get("second_prompts"), job.batch_size,
+                    "prompt_2", "negative_prompt_2")
+        arguments.update(_micro_conditioning(job.values, pipeline, _MAIN_CONDITIONING))
+        return arguments
+
+
+class StableDiffusionXL(_SdxlCommon):
+    """Stable Diffusion XL: txt2img, img2img and inpainting, with an optional refiner.
+
+    One copy of the main model's weights serves the three modes (the img2img and
+    inpaint pipelines are built from the loaded one). With ``--sdxl-refiner`` the main
+    model stops after ``--sdxl-high-noise-fractions`` of the schedule and hands its
+    latents to the refiner, which denoises the rest (cooperative denoising). With
+    inpainting or ``--sdxl-refiner-edit`` the main model runs every step and the refiner
+    edits its latents as img2img with strength 1 - high noise fraction. The refiner takes
+    the ``--second-model-*`` and ``--sdxl-refiner-*`` options; what it is not given it
+    takes from the main model's job (scheduler, steps, guidance, prompt, guidance rescale).
+
+    ``--model-cpu-offload`` / ``--model-sequential-offload`` (and their ``-2`` forms for
+    the refiner) do nothing on the CPU device, where the weights already are.
+    """
+
+    pipelines = {
+        Mode.TXT2IMG: "StableDiffusionXLPipeline",
+        Mode.IMG2IMG: "StableDiffusionXLImg2ImgPipeline",
+        Mode.INPAINT: "StableDiffusionXLInpaintPipeline",
+    }
+    guidance_rescale_modes = frozenset({Mode.TXT2IMG, Mode.IMG2IMG, Mode.INPAINT})
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._refiner_source: RefinerSource | None = None
+        self._refiner_model: ResolvedModel | None = None
+        self._refiner_warned: set[tuple[int, float]] = set()
+
+    # ------------------------------------------------------------------- checks
+
+    def check(self, request: RenderRequest) -> None:
+        super().check(request)
+        values = request.values
+        for name, flag in _SUB_MODELS.items():
+            if _given(values.get(name)):
+                raise DgenerateError(f"{flag} is not supported yet (sub-models arrive with "
+                                     "issue #13)")
+        if values.get("sdxl_refiner") is None:
+            for name, flag in _SECOND_MODEL.items():
+                if _given(values.get(name)):
+                    raise DgenerateError(f"{flag} needs --sdxl-refiner (the second model of "
+                                         "--model-type sdxl)")
+        else:
+            self.refiner_source()
+            offload_mode(values, "second_model", _SECOND_OFFLOAD_FLAGS)
+            for uri in values.get("second_model_schedulers") or ():
+                if uri is not None:
+                    try:
+                        check_scheduler_uri(uri, self.context)
+                    except DgenerateError as error:
+                        raise _renamed(error, "--schedulers", "--second-model-schedulers",
+                                       "the refiner's scheduler") from None
+        if not request.uses_image_seeds and (
+                _given(values.get("sdxl_aesthetic_scores"))
+                or _given(values.get("sdxl_negative_aesthetic_scores"))):
+            raise DgenerateError(
+                "--sdxl-aesthetic-scores and --sdxl-negative-aesthetic-scores condition img2img "
+                "and inpainting only (the txt2img pipeline has no aesthetic score); for the "
+                "refiner give --sdxl-refiner-aesthetic-scores")
+
+    # ------------------------------------------------------------------ refiner
+
+    def uses_refiner(self, job: Job) -> bool:
+        return job.values.get("sdxl_refiner") is not None
+
+    def edit_mode(self, job: Job) -> bool:
+        """The refiner edits the finished image instead of denoising together: always for
+        inpainting, and with --sdxl-refiner-edit."""
+        return job.mode is Mode.INPAINT or bool(job.values.get("sdxl_refiner_edit"))
+
+    def refiner_source(self) -> RefinerSource:
+        """``--sdxl-refiner`` with its URI arguments checked (a clear error names them)."""
+        if self._refiner_source is None:
+            uri = self.source.values["sdxl_refiner"]
+            path, arguments = self.context.parse_uri(uri, REFINER_ARGUMENTS,
+                                                     owner="--sdxl-refiner")
+            self._refiner_source = RefinerSource(
+                path=path, revision=arguments.get("revision", "main"),
+                variant=arguments.get("variant", self.source.variant),
+                subfolder=arguments.get("subfolder"),
+                dtype=arguments.get("dtype") or self.source.dtype,
+                given=frozenset(arguments))
+        return self._refiner_source
+
+    @property
+    def refiner_model(self) -> ResolvedModel:
+        if self._refiner_model is None:
+            try:
+                self._refiner_model = self.resolve(self.refiner_source().path)
+            except DgenerateError as error:
+                raise DgenerateError(f"--sdxl-refiner: {error}") from error
+        return self._refiner_model
+
+    def refiner_key(self) -> tuple[Hashable, ...]:
+        source, model, values = self.refiner_source(), self.refiner_model, self.source.values
+        return ("sdxl refiner", model.kind, model.location, source.revision, source.variant,
+                source.subfolder, str(resolve_dtype(source.dtype, self.device)), self.device,
+                values.get("second_model_original_config"),
+                offload_mode(values, "second_model", _SECOND_OFFLOAD_FLAGS))
+
+    def load_refiner(self) -> Any:
+        source, model, values = self.refiner_source(), self.refiner_model, self.source.values
+        original_config = values.get("second_model_original_config")
+        if model.kind == "file":
+            extra = sorted(source.given & {"revision", "variant", "subfolder"})
+            if extra:
+                raise DgenerateError(
+                    f"--sdxl-refiner {self.source.values['sdxl_refiner']!r}: a single-file "
+                    f"checkpoint takes only the dtype argument, not {', '.join(extra)}")
+        elif original_config is not None:
+            raise DgenerateError("--second-model-original-config applies to a single-file "
+                                 f"refiner checkpoint; {source.path!r} is not one")
+        try:
+            pipeline = load_pipeline(
+                pipeline_class(REFINER_PIPELINE), model,
+                dtype=resolve_dtype(source.dtype, self.device),
+                revision=source.revision, variant=source.variant if model.kind != "file"
+                else None, subfolder=source.subfolder, token=self.source.auth_token,
+                offline=self.context.offline_mode, original_config=original_config,
+                extra={"add_watermarker": False}, debug=self.context.debug)
+        except DgenerateError as error:
+            raise DgenerateError(f"--sdxl-refiner: {error}") from error
+        patch_text_encoders(pipeline)
+        original_scheduler(pipeline)
+        return place_pipeline(pipeline, self.device,
+                              offload_mode(values, "second_model", _SECOND_OFFLOAD_FLAGS),
+                              debug=self.context.debug, flag="--second-model-cpu-offload")
+
+    def refiner(self) -> Any:
+        """The refiner pipeline, from the kernel's ``pipeline`` cache."""
+        return self.context.cache("pipeline").get_or_create(
+            self.refiner_key(), self.load_refiner, size=disk_size(self.refiner_model))
+
+    def load(self, job: Job) -> Any:
+        pipeline = super().load(job)
+        if self.uses_refiner(job):
+            self.refiner()  # a refiner that cannot load fails before the first job runs
+        return pipeline
+
+    def refiner_scheduler(self, refiner: Any, uri: str | None, flag: str) -> Any:
+        cls, config = original_scheduler(refiner)
+        fresh = cls.from_config(config)
+        if uri is None:
+            return fresh
+        try:
+            return build_scheduler(uri, fresh, config, self.context,
+                                   extra=self.extra_schedulers)
+        except DgenerateError as error:
+            raise _renamed(error, "--schedulers", flag, "the refiner's scheduler") from None
+
+    def refiner_job(self, job: Job) -> Job:
+        """The job as the refiner runs it: its steps, guidance, scheduler, sigmas and (in edit
+        mode) strength, with what it is not given taken from the main job."""
+        values = job.values
+        steps = values.get("second_model_inference_steps") or job.inference_steps
+        guidance = values.get("second_model_guidance_scales")
+        hnf = values["sdxl_high_noise_fractions"]
+        return dataclasses.replace(
+            job, inference_steps=steps,
+            guidance_scale=job.guidance_scale if guidance is None else guidance,
+            scheduler=values.get("second_model_schedulers") or job.scheduler,
+            sigmas=values.get("sdxl_refiner_sigmas"),
+            # 1 - 0.8 is 0.19999999999999996 in floats: written as users think of it
+            strength=float(f"{1.0 - hnf:.10g}") if self.edit_mode(job) else None)
+
+    def refiner_strength(self, job: Job, second: Job) -> float:
+        """The refiner's img2img strength in edit mode: 1 - high noise fraction, raised to one
+        step (with a warning) when the refiner's steps x strength round down to none."""
+        strength, steps = second.strength, second.inference_steps
+        if second.sigmas is not None or int(steps * strength) >= 1:
+            return strength
+        raised = 1 / steps
+        while int(steps * raised) < 1:
+            raised = math.nextafter(raised, 2.0)
+        if (steps, strength) not in self._refiner_warned:
+            self._refiner_warned.add((steps, strength))
+            hnf = job.values["sdxl_high_noise_fractions"]
+            self.context.warn(
+                f"the refiner's {steps} steps with strength {strength:g} (1 - "
+                f"--sdxl-high-noise-fractions {hnf:g}) leave it no step to take; its strength "
+                f"is raised to {raised:.4g}, one step (give more --second-model-inference-steps "
+                "or a lower high noise fraction)")
+        return raised
+
+    def refiner_arguments(self, job: Job, refiner: Any, latents: Any) -> dict[str, Any]:
+        values = job.values
+        second = self.refiner_job(job)
+        flag = ("--second-model-schedulers" if values.get("second_model_schedulers")
+                else "--schedulers")
+        refiner.scheduler = self.refiner_scheduler(refiner, second.scheduler, flag)
+        vae = getattr(refiner, "vae", None)
+        if vae is not None:
+            vae.enable_tiling() if values.get("vae_tiling") else vae.disable_tiling()
+            vae.enable_slicing() if values.get("vae_slicing") else vae.disable_slicing()
+        batch = job.batch_size
+        arguments: dict[str, Any] = {
+            "image": latents,
+            "num_inference_steps": second.inference_steps,
+            "guidance_scale": second.guidance_scale,
+            "generator": self.generators(job),
+            "output_type": "pil",
+        }
+        _add_prompt(arguments, values.get("second_model_prompts") or job.prompt, batch,
+                    "prompt", "negative_prompt")
+        _add_prompt(arguments, values.get("second_model_second_prompts"), batch,
+                    "prompt_2", "negative_prompt_2")
+        rescale = values.get("sdxl_refiner_guidance_rescales")
+        if rescale is None:
+            rescale = values.get("guidance_rescales")
+        if rescale is not None:
+            arguments["guidance_rescale"] = rescale
+        clip_skip = values.get("sdxl_refiner_clip_skips")
+        _check_clip_skip(refiner, clip_skip, "--sdxl-refiner-clip-skips", "the refiner")
+        if clip_skip is not None:
+            arguments["clip_skip"] = clip_skip
+        if second.sigmas is not None:
+            try:
+                arguments["sigmas"] = resolve_sigmas(second.sigmas, refiner.scheduler,
+                                                     second.inference_steps)
+            except DgenerateError as error:
+                raise _renamed(error, "--sigmas", "--sdxl-refiner-sigmas",
+                               "the refiner's sigmas") from None
+            del arguments["num_inference_steps"]
+        if self.edit_mode(job):
+            arguments["strength"] = self.refiner_strength(job, second)
+        else:
+            arguments["denoising_start"] = values["sdxl_high_noise_fractions"]
+        arguments.update(_micro_conditioning(values, refiner, _REFINER_CONDITIONING))
+        return arguments
+
+    # ---------------------------------------------------------- call arguments
+
+    def call_arguments(self, job: Job, pipeline: Any) -> dict[str, Any]:
+        arguments = super().call_arguments(job, pipeline)
+        if self.uses_refiner(job):
+            arguments["output_type"] = "latent"  # the refiner goes on from the latents
+            if not self.edit_mode(job):
+                arguments["denoising_end"] = job.values["sdxl_high_noise_fractions"]
+        return arguments
+
+    # -------------------------------------------------------------------- call
+
+    def call(self, job: Job, pipeline: Any, arguments: dict[str, Any]) -> RenderOutput:
+        if not self.uses_refiner(job):
+            return super().call(job, pipeline, arguments)
+        hnf = job.values["sdxl_high_noise_fractions"]
+        edit = self.edit_mode(job)
+        steps = job.inference_steps if edit else max(1, round(job.inference_steps * hnf))
+        latents = self.run_pipeline(job, pipeline, arguments, steps=steps).images
+        refiner = self.refiner()
+        second = self.refiner_job(job)
+        refiner_arguments = self.refiner_arguments(job, refiner, latents)
+        share = (second.strength or 0.0) if edit else 1.0 - hnf
+        result = self.run_pipeline(second, refiner, refiner_arguments,
+                                   steps=max(1, math.ceil(second.inference_steps * share)),
+                                   what="refiner steps")
+        info = self.info(job, pipeline)
+        info["refiner_scheduler"] = type(refiner.scheduler).__name__
+        return RenderOutput(list(result.images), info)
+
+
+class StableDiffusionXLPix2Pix(_SdxlCommon):
+    """SDXL InstructPix2Pix: the prompt says how to change the input image.
+
+    img2img only, with an image from --image-seeds (no masks); the output has the size
+    of the input (after --output-size). There is no strength: --image-guidance-scales
+    (above 1) keeps the result close to the input, --guidance-scales to the prompt.
+    """
+
+    pipelines = {Mode.IMG2IMG: "StableDiffusionXLInstructPix2PixPipeline"}
+    guidance_rescale_modes = frozenset({Mode.IMG2IMG})
+
+    def call_arguments(self, job: Job, pipeline: Any) -> dict[str, Any]:
+        arguments = super().call_arguments(job, pipeline)
+        # the pipeline would otherwise make latents of its native size, not the image's
+        arguments.update(width=job.width, height=job.height,
+                         image_guidance_scale=job.values["image_guidance_scales"])
+        return arguments
