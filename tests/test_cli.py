@@ -64,8 +64,11 @@ def test_image_processor_details() -> None:
         mirror:
             arguments:
                 output-file: str | None = None
+                    write each changed image to this file
                 output-overwrite: bool = False
+                    overwrite output-file instead of numbering copies
                 pre-resize: bool = False
+                    run before input images are resized, not after
 
             Mirror the image horizontally"""))
     assert "\nflip:\n" in result.stdout
@@ -109,11 +112,11 @@ def test_a_model_that_exists_nowhere(tmp_path: Path) -> None:
 
 
 def test_several_listings_at_once() -> None:
-    result = cli("--plugin-modules", str(EXAMPLES / "latents_processor"),
-                 "--image-processor-help", "--latents-processor-help")
+    result = cli("--plugin-modules", str(EXAMPLES / "image_processor"),
+                 "--image-processor-help", "--prompt-weighter-help")
     assert result.exit_code == 0
-    assert "Available image processors:" in result.stdout
-    assert 'Available latents processors:\n    "multiply"' in result.stdout
+    assert "Available image processors:" in result.stdout and '"sepia"' in result.stdout
+    assert "Available prompt weighters:" in result.stdout
 
 
 @pytest.mark.parametrize(("option", "title"), [

@@ -27,6 +27,9 @@ INTRO = """\
 Every hook a plugin can implement. Decorate a function of your registration
 module with `@hookimpl` and give it the hook's name; list only the arguments
 you use. See [the author guide](guide.md) for how the pieces fit together.
+
+Hooks of features still to come are *provisional, not called yet*: they are
+left out here, and their docstrings in `dgenerate/plugin_api/hookspecs.py` say so.
 """
 
 
@@ -47,8 +50,19 @@ def _kind(function) -> str:
 
 
 def hook_functions() -> list:
+    """Every hook specification, provisional ones included."""
     return [value for name, value in vars(hookspecs).items()
             if name.startswith(HOOK_PREFIX) and callable(value)]
+
+
+def is_provisional(function) -> bool:
+    """A hook nothing calls yet: left out of the page (its docstring says so)."""
+    return getattr(function, "dgenerate_provisional", False)
+
+
+def published_hooks() -> list:
+    """The hooks the page documents: those the kernel calls."""
+    return [function for function in hook_functions() if not is_provisional(function)]
 
 
 def _markdown(doc: str) -> str:
@@ -61,7 +75,7 @@ def _markdown(doc: str) -> str:
 
 def render() -> str:
     sections = [INTRO]
-    for function in hook_functions():
+    for function in published_hooks():
         doc = _markdown(inspect.getdoc(function) or "")
         sections.append(
             f"## `{function.__name__}`\n\n*{_kind(function)}*\n\n"

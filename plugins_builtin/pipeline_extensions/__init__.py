@@ -1,0 +1,1 @@
+"""Builtin pipeline extensions: one folder (one plugin) per extension."""

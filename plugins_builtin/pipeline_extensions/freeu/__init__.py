@@ -1,0 +1,1 @@
+"""FreeU: re-weights the skip connections and backbone features of a UNet."""
