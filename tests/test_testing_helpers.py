@@ -75,7 +75,7 @@ def test_validate_plugin_reports_clashes_with_builtins(tmp_path: Path) -> None:
 
 
 def test_validate_plugin_rejects_an_empty_plugin(tmp_path: Path) -> None:
-    with pytest.raises(AssertionError, match="implements no dgenerate hook"):
+    with pytest.raises(AssertionError, match="contributes nothing"):
         validate_plugin(write(tmp_path / "empty.py", "X = 1\n"))
 
 
