@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -10,20 +14,25 @@ from PIL import Image
 
 from dgenerate.kernel.plugins.context import KernelContext
 from dgenerate.kernel.plugins.targets import resolve_target
-from dgenerate.plugin_api import Category, Prompt
+from dgenerate.plugin_api import Category
 from dgenerate.plugin_api.errors import DgenerateError, PluginArgumentError
-from dgenerate.plugin_api.testing import isolated_plugin_manager, validate_plugin
+from dgenerate.plugin_api.testing import (
+    assert_import_light,
+    check_model_type,
+    isolated_plugin_manager,
+    run_cli,
+    validate_plugin,
+)
 
-from .support import EXAMPLES
+from .support import BUILTIN_ONLY, EXAMPLES
 
 EXAMPLE_PLUGINS = {
     "image_processor": ["sepia"],
     "sub_command/image_info.py": ["image-info"],
     "template_function/text_functions.py": ["pluralize", "title_words"],
     "config_directive": ["repeat"],
-    "latents_processor": ["multiply"],
-    "prompt_upscaler": ["add-style"],
     "cli_option/greeting.py": [],  # behaviour hooks only
+    "model_type": ["sd-ddim-eta"],
 }
 
 
@@ -48,6 +57,21 @@ def test_installed_package_validates(installed_plugins: Path,
     monkeypatch.syspath_prepend(str(installed_plugins))
     specs = validate_plugin("dgenerate_pixelate.register")
     assert [spec.name for spec in specs] == ["pixelate"]
+
+
+def test_installing_the_package_leaves_dgenerate_alone(tmp_path: Path) -> None:
+    """The example does not depend on "dgenerate": `pip install -U` of it could otherwise
+    replace the installed dgenerate with an unrelated release of that name from an index."""
+    report = tmp_path / "report.json"
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--dry-run", "--upgrade", "--no-index",
+         "--no-build-isolation", "--quiet", "--disable-pip-version-check", "--report",
+         str(report), str(EXAMPLES / "pip_package")], check=True, capture_output=True)
+    installs = json.loads(report.read_text())["install"]
+    assert [item["metadata"]["name"] for item in installs] == ["dgenerate-pixelate"]
+    requirements = installs[0]["metadata"].get("requires_dist") or []
+    assert not [line for line in requirements
+                if re.match(r"dgenerate\b(?![-_.])", line.strip(), re.IGNORECASE)]
 
 
 def context_with(*plugins: str) -> KernelContext:
@@ -94,21 +118,76 @@ def test_directive(capsys: pytest.CaptureFixture[str]) -> None:
         repeat(context, ["x"])
 
 
-def test_latents_processor() -> None:
-    import torch
-
-    context = context_with("latents_processor")
-    multiply = context.create(Category.LATENTS_PROCESSOR, "multiply;factor=2.5", device="cpu")
-    latents = torch.ones(1, 4, 8, 8)
-    assert torch.equal(multiply(latents), latents * 2.5)
-    assert multiply.device == "cpu" and not multiply.model_offload
 
 
-def test_prompt_upscaler() -> None:
-    context = context_with("prompt_upscaler")
-    upscaler = context.create(Category.PROMPT_UPSCALER,
-                              'add-style;styles="watercolor,oil painting"')
-    assert upscaler.upscale([Prompt("a cat", "blurry")]) == [
-        Prompt("a cat, watercolor", "blurry"), Prompt("a cat, oil painting", "blurry")]
-    default = context.create(Category.PROMPT_UPSCALER, "add-style")
-    assert default.upscale([Prompt("a dog")]) == [Prompt("a dog, highly detailed")]
+# ------------------------------------------------------------ the model type example
+
+MODEL_TYPE = str(EXAMPLES / "model_type")
+
+
+def pixels_of(path: Path) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image.convert("RGB")).astype(int)
+
+
+def render_eta(model: Path, out: Path, *args: str):
+    return run_cli(str(model), "--plugin-modules", MODEL_TYPE, "--model-type", "sd-ddim-eta",
+                   "--seeds", "3", "--inference-steps", "2", "--output-path", str(out), *args,
+                   env=BUILTIN_ONLY)
+
+
+def test_model_type_example_tries_every_eta(tiny_sd: Path, tmp_path: Path) -> None:
+    result = render_eta(tiny_sd, tmp_path / "first", "--eta-values", "0", "1",
+                        "--output-configs")
+    assert result.exit_code == 0, result.stderr
+    first = tmp_path / "first"
+    assert sorted(path.name for path in first.glob("*.png")) == [
+        "s_3_g_5-0_i_2_eta_0-0_step_1.png", "s_3_g_5-0_i_2_eta_1-0_step_2.png"]
+    deterministic = pixels_of(first / "s_3_g_5-0_i_2_eta_0-0_step_1.png")
+    noisy = pixels_of(first / "s_3_g_5-0_i_2_eta_1-0_step_2.png")
+    assert not np.array_equal(deterministic, noisy)  # eta reaches the DDIM steps
+    # the config names the model type and the job's eta; run with the plugin, it reproduces
+    config = first / "s_3_g_5-0_i_2_eta_1-0_step_2.dgen"
+    text = config.read_text()
+    assert "--model-type sd-ddim-eta" in text and "--eta-values 1.0" in text
+    again = run_cli("--plugin-modules", MODEL_TYPE, "--file", str(config), "--output-path",
+                    str(tmp_path / "again"), env=BUILTIN_ONLY)
+    assert again.exit_code == 0, again.stderr
+    assert np.array_equal(noisy, pixels_of(tmp_path / "again" / "s_3_g_5-0_i_2_eta_1-0_step_1.png"))
+    # without the option, its default (0) is used and named; DDIM is the default scheduler
+    result = render_eta(tiny_sd, tmp_path / "default", "--output-auto1111-metadata")
+    assert result.exit_code == 0, result.stderr
+    [default] = (tmp_path / "default").glob("*.png")
+    assert default.name == "s_3_g_5-0_i_2_eta_0-0_step_1.png"
+    assert np.array_equal(deterministic, pixels_of(default))
+    with Image.open(default) as image:
+        assert "Sampler: DDIM," in image.text["parameters"]
+
+
+def test_model_type_example_option_is_checked(tmp_path: Path) -> None:
+    result = render_eta(tmp_path / "no-model", tmp_path / "out", "--eta-values", "2",
+                        "--dry-run")
+    assert result.exit_code == 1
+    assert "--eta-values: '2' must be from 0 to 1" in result.stderr
+    result = run_cli(str(tmp_path / "no-model"), "--plugin-modules", MODEL_TYPE,
+                     "--eta-values", "0.5", "--dry-run", env=BUILTIN_ONLY)
+    assert result.exit_code == 1
+    assert ("--eta-values does not apply to --model-type sd; it applies to sd-ddim-eta"
+            in result.stderr)
+    result = render_eta(tmp_path / "no-model", tmp_path / "out", "--eta-values", "0.5",
+                        "--schedulers", "EulerDiscreteScheduler", "--dry-run")
+    assert result.exit_code == 0, result.stderr
+    assert "the scheduler 'EulerDiscreteScheduler' may ignore it" in result.stderr
+    result = run_cli("--plugin-modules", MODEL_TYPE, "--help", env=BUILTIN_ONLY)
+    assert "ddim eta:" in result.stdout and "--eta-values FLOAT [FLOAT ...]" in result.stdout
+
+
+def test_model_type_example_conforms(tiny_sd: Path, tmp_path: Path) -> None:
+    report = check_model_type("sd-ddim-eta", tiny_sd, tmp_path, plugins=[MODEL_TYPE],
+                              axes={"--eta-values": ["0", "0.5"]})
+    assert report.modes == ("txt2img", "img2img", "inpaint")
+
+
+def test_model_type_example_registers_lightly() -> None:
+    assert_import_light(["--plugin-modules", MODEL_TYPE, "--model-type", "help"])
+    assert_import_light(["--plugin-modules", MODEL_TYPE, "--help"])
