@@ -131,3 +131,13 @@ def test_the_default_model_type_is_unique(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "give --model-type: 'rival-a'" in result.stderr and "'sd'" in result.stderr
     assert "both claim to be the default" in result.stderr
+
+
+def test_the_dry_run_shows_the_declared_default_size(tmp_path: Path) -> None:
+    result = run_cli("org/some-sdxl-model", "--model-type", "sdxl", "--prompts", "x",
+                     "--seeds", "1", "--dry-run", "--output-path", str(tmp_path / "o"))
+    assert result.exit_code == 0, result.stderr
+    assert "size=1024x1024" in result.stdout
+    sized = run_cli("org/some-sdxl-model", "--model-type", "sdxl", "--output-size", "512x256",
+                    "--dry-run", "--output-path", str(tmp_path / "o"))
+    assert "size=512x256" in sized.stdout

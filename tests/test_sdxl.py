@@ -270,7 +270,8 @@ def test_pix2pix_edits_an_image(tiny_sdxl_pix2pix: Path, tmp_path: Path, media: 
      "--second-model-cpu-offload and --second-model-sequential-offload cannot be used"),
     (["--sdxl-refiner", "{refiner}", "-sch2", "NoScheduler"],
      "--second-model-schedulers: 'NoScheduler' is not a diffusers scheduler"),
-    (["--sdxl-refiner", "{refiner}", "-sch2", "help"], "'help' is not supported for the second"),
+    (["--sdxl-refiner", "{refiner}", "-sch2", "help", "DDIMScheduler"],
+     "--second-model-schedulers: help and helpargs must be given alone"),
     (["--sdxl-aesthetic-scores", "6"], "condition img2img and inpainting only"),
     (["--sdxl-crops-coords-top-left", "0x0"], "'0x0' is not a coordinate x,y"),
     (["--model-type", "sdxl-pix2pix", "--image-guidance-scales", "0.5", "--image-seeds",
@@ -311,3 +312,18 @@ def test_a_refiner_that_cannot_load_fails_before_rendering(
     assert result.exit_code != 0
     assert message.format(**values) in result.stderr, result.stderr
     assert not list((tmp_path / "out").glob("*.png"))
+
+
+def test_second_model_scheduler_help_lists_the_refiners_schedulers(
+        tiny_sdxl: Path, tiny_sdxl_refiner: Path, tmp_path: Path) -> None:
+    listed = run_cli(str(tiny_sdxl), "--model-type", "sdxl", "--sdxl-refiner",
+                     str(tiny_sdxl_refiner), "-sch2", "help", "--output-path", str(tmp_path),
+                     env=ENV)
+    assert listed.exit_code == 0, listed.stderr
+    assert listed.stdout.startswith(f'Compatible schedulers for "{tiny_sdxl_refiner}" are:')
+    assert '    "EulerDiscreteScheduler"' in listed.stdout
+    arguments = run_cli(str(tiny_sdxl), "--model-type", "sdxl", "--sdxl-refiner",
+                        str(tiny_sdxl_refiner), "-sch2", "helpargs", "--output-path",
+                        str(tmp_path), env=ENV)
+    assert "EulerDiscreteScheduler:\n    clone-config: bool = True" in arguments.stdout
+    assert list(tmp_path.iterdir()) == []  # nothing rendered

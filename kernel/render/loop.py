@@ -211,25 +211,13 @@ def _dry_run(plan: RenderPlan) -> RenderResult:
                 details.append(f"{label}={value}")
         if template.image_seed is not None:
             details.append(f"image-seed={template.image_seed.text!r}")
+        elif plan.request.output_size or plan.capabilities.default_size:
+            details.append(f"size={plan.request.output_size or plan.capabilities.default_size}")
         print(f"job {template.number}: {' '.join(details)}")
         for path in paths:
             print(f"    {path}")
         result.jobs += 1
     return result
-
-
-def _scheduler_help(model_type: ModelType, plan: RenderPlan) -> RenderResult:
-    names = model_type.scheduler_names()
-    print(f'Compatible schedulers for "{plan.request.source.path}" are:\n')
-    if plan.scheduler_help == SchedulerHelp.NAMES:
-        print("\n".join(f'    "{name}"' for name in names))
-    else:
-        for name in names:
-            print(f"{name}:")
-            for argument in model_type.scheduler_arguments(name):
-                print(f"    {argument.describe()}")
-            print()
-    return RenderResult(plan)
 
 
 class _Renderer:
@@ -422,9 +410,13 @@ def render(context: KernelContext, plan: RenderPlan) -> RenderResult:
     model_type, spec = create_model_type(context, plan)
     with blamed(spec, "failed checking the request"):
         model_type.check(plan.request)
-    if plan.scheduler_help:
-        with blamed(spec):
-            return _scheduler_help(model_type, plan)
+    with blamed(spec):  # --schedulers help, or a help value of the model type's own options
+        text = (model_type.describe_schedulers(plan.request.source.path,
+                                               arguments=plan.scheduler_help != SchedulerHelp.NAMES)
+                if plan.scheduler_help else model_type.help_text(plan.request))
+    if text is not None:
+        print(text)
+        return RenderResult(plan)
     renderer = _Renderer(context, plan, model_type, processors,
                          JobRunner(context, plan, model_type, spec))
     executor = context.create(Category.JOB_EXECUTOR, plan.job_executor)

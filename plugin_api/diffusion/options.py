@@ -125,13 +125,12 @@ def model_uri(text: str) -> str:
 
 
 def scheduler_uri(text: str) -> str:
-    """A scheduler URI of the second model; ``help`` and ``helpargs`` are for ``--schedulers``."""
+    """A scheduler URI of the second model, or ``help`` / ``helpargs`` (the model type lists
+    the second model's schedulers, see ``ModelType.help_text``)."""
     if not text.strip():
         raise ValueSyntaxError(f"{text!r} is empty; give a scheduler name")
     if text.strip().lower() in ("help", "helpargs"):
-        raise ValueSyntaxError(
-            f"{text.strip()!r} is not supported for the second model yet; list the schedulers "
-            "of a model with --schedulers help")
+        return text.strip().lower()
     return text
 
 

@@ -142,7 +142,30 @@ class ModelType(abc.ABC):
         """Whether the kernel runs the phases (``render`` is not overridden)."""
         return cls.render is ModelType.render
 
+    def help_text(self, request: RenderRequest) -> str | None:
+        """Text to print instead of rendering, when one of the model type's own options asks
+        for help (``--second-model-schedulers help``); ``None`` renders. Called after
+        :meth:`check`, in real runs only (the text may need the loaded model)."""
+        return None
+
     # -------------------------------------------------------------- schedulers
+
+    def describe_schedulers(self, path: str, *, arguments: bool = False,
+                            names: list[str] | None = None) -> str:
+        """The ``--schedulers help`` text: the schedulers that can drive the model at
+        ``path`` (:meth:`scheduler_names`, or ``names``), with their URI arguments when
+        ``arguments`` (``helpargs``)."""
+        names = self.scheduler_names() if names is None else names
+        lines = [f'Compatible schedulers for "{path}" are:', ""]
+        for name in names:
+            if not arguments:
+                lines.append(f'    "{name}"')
+                continue
+            lines.append(f"{name}:")
+            lines.extend(f"    {argument.describe()}" for argument in
+                         self.scheduler_arguments(name))
+            lines.append("")
+        return "\n".join(lines).rstrip("\n") + ("\n" if arguments else "")
 
     def scheduler_names(self) -> list[str]:
         """The schedulers that can drive this model (``--scheduler help``)."""

@@ -22,7 +22,8 @@ def dgenerate_model_types():
         summary="Stable Diffusion InstructPix2Pix: edits an input image as the prompt says.",
         target=".family:Pix2Pix",
         requires=("torch", "diffusers"),
-        capabilities=Capabilities(modes={Mode.IMG2IMG}, strength=False),
+        capabilities=Capabilities(modes={Mode.IMG2IMG}, strength=False,
+                                  slots={"vae", "unet", "text_encoder"}),
         options=(IMAGE_GUIDANCE_SCALES, ORIGINAL_CONFIG, SAFETY_CHECKER, VAE_TILING,
                  VAE_SLICING, MODEL_CPU_OFFLOAD, MODEL_SEQUENTIAL_OFFLOAD),
     )

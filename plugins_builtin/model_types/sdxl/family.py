@@ -23,7 +23,11 @@ from dgenerate.plugin_api.diffusion.options import (
     SDXL_MICRO_CONDITIONING,
     micro_conditioning_value,
 )
-from dgenerate.plugin_api.diffusion.schedulers import build_scheduler, check_scheduler_uri
+from dgenerate.plugin_api.diffusion.schedulers import (
+    build_scheduler,
+    check_scheduler_uri,
+    compatible_names,
+)
 from dgenerate.plugin_api.diffusion.sigmas import resolve_sigmas
 from dgenerate.plugin_api.values import Prompt
 
@@ -55,6 +59,9 @@ _SECOND_MODEL = {
 _SECOND_OFFLOAD_FLAGS = ("--second-model-cpu-offload", "--second-model-sequential-offload")
 _SUB_MODELS = {"second_model_unet": "--second-model-unet",
                "second_model_text_encoders": "--second-model-text-encoders"}
+
+
+_HELP = {"help", "helpargs"}
 
 
 def _given(value: Any) -> bool:
@@ -191,8 +198,13 @@ class StableDiffusionXL(_SdxlCommon):
         else:
             self.refiner_source()
             offload_mode(values, "second_model", _SECOND_OFFLOAD_FLAGS)
-            for uri in values.get("second_model_schedulers") or ():
-                if uri is not None:
+            schedulers = [uri for uri in values.get("second_model_schedulers") or ()
+                          if uri is not None]
+            if set(schedulers) & _HELP and len(schedulers) > 1:
+                raise DgenerateError("--second-model-schedulers: help and helpargs must be "
+                                     "given alone")
+            for uri in schedulers:
+                if uri not in _HELP:
                     try:
                         check_scheduler_uri(uri, self.context)
                     except DgenerateError as error:
@@ -205,6 +217,16 @@ class StableDiffusionXL(_SdxlCommon):
                 "--sdxl-aesthetic-scores and --sdxl-negative-aesthetic-scores condition img2img "
                 "and inpainting only (the txt2img pipeline has no aesthetic score); for the "
                 "refiner give --sdxl-refiner-aesthetic-scores")
+
+    def help_text(self, request: RenderRequest) -> str | None:
+        """``--second-model-schedulers help`` / ``helpargs``: the refiner's schedulers."""
+        asked = (request.values.get("second_model_schedulers") or (None,))[0]
+        if asked not in _HELP:
+            return None
+        cls, config = original_scheduler(self.refiner())
+        names = compatible_names(cls.from_config(config), extra=self.extra_schedulers)
+        return self.describe_schedulers(str(request.values["sdxl_refiner"]), names=names,
+                                        arguments=asked == "helpargs")
 
     # ------------------------------------------------------------------ refiner
 

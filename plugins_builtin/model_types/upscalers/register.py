@@ -13,7 +13,8 @@ from dgenerate.plugin_api.diffusion.options import (
 
 # both upscale the image of --image-seeds (resized first by --output-size, as for every
 # model type) and take no strength: --image-seed-strengths is refused
-_UPSCALING = Capabilities(modes={Mode.IMG2IMG}, strength=False)
+_UPSCALING = Capabilities(modes={Mode.IMG2IMG}, strength=False,
+                          slots={"vae", "unet", "text_encoder"})
 
 
 @hookimpl
