@@ -41,6 +41,7 @@ def test_a_script_loads_its_model_once_and_sets_variables(tiny_sd: Path, tmp_pat
     assert variables["last_image_seed_strengths"] == [0.8]
     assert variables["last_inference_steps"] == [2]
     assert variables["last_model_path"] == str(tiny_sd)
+    assert variables["last_model_type"] == "sd"  # the default model type, by its name
     assert [Path(path).name for path in variables["first_images"]] == [
         "s_1_g_5-0_i_2_step_1.png", "s_2_g_5-0_i_2_step_2.png"]
     assert [Path(path).parent.name for path in variables["last_images"]] == ["c"]

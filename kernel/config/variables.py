@@ -86,6 +86,7 @@ def invocation_variables(invocation: Any) -> dict[str, Any]:
         if not plan.image_seeds:
             values["last_image_seed_strengths"] = []
         values["last_gen_seeds"] = options.gen_seeds
+        values["last_model_type"] = request.source.model_type  # the default one too
     result = invocation.result
     values["last_images"] = [image.path for image in result.images] if result else []
     values["last_animations"] = list(result.animations) if result else []
