@@ -33,7 +33,7 @@ def evaluate(scheduler, expression: str) -> list[float]:
 @pytest.mark.parametrize(("expression", "expected"), [
     ("sigmas * 0.95", lambda s: s * 0.95),
     ("np.flip(np.sort(sigmas))", lambda s: np.flip(np.sort(s))),
-    ("np.clip(sigmas, 0.0, 10.0)", lambda s: np.clip(s, 0, 10)),
+    ("np.clip(sigmas * 0.5, 0.0, sigmas[0])", lambda s: np.clip(s * 0.5, 0, s[0])),
     ("np.concatenate([np.geomspace(sigmas[0], sigmas[-2], len(sigmas) - 1), np.zeros(1)])",
      lambda s: np.concatenate([np.geomspace(s[0], s[-2], len(s) - 1), [0.0]])),
     ("np.exp(np.linspace(np.log(14.6), np.log(0.03), 8)).tolist() + [0]",
@@ -107,6 +107,24 @@ def test_plain_lists_still_work(scheduler) -> None:
     assert resolve_sigmas("14.6, 7.0, 2.0, 0.0", scheduler, STEPS) == [14.6, 7.0, 2.0, 0.0]
     with pytest.raises(DgenerateError, match="finite number"):
         evaluate(scheduler, "sigmas + float('inf')")
+
+
+@pytest.mark.parametrize("text", ["1,1,1,1", "0.1, 0.5, 1.0", "expr: sigmas[::-1]",
+                                  "expr: np.ones(4)", "expr: np.clip(sigmas, 0.0, 10.0)"])
+def test_sigmas_that_do_not_decrease_are_refused(scheduler, text: str) -> None:
+    # a repeated or rising sigma derails the schedulers' step lookup (an IndexError inside
+    # diffusers' Euler step before this check)
+    with pytest.raises(DgenerateError, match="must decrease from first to last"):
+        resolve_sigmas(text, scheduler, STEPS)
+
+
+def test_the_command_line_refuses_them_before_loading(tmp_path: Path) -> None:
+    from dgenerate.plugin_api.testing import run_cli
+
+    result = run_cli("org/model", "--sigmas", "1,1,1", "--dry-run", "--output-path",
+                     str(tmp_path))
+    assert result.exit_code == 1
+    assert "--sigmas: '1,1,1': the sigmas must decrease from first to last" in result.stderr
 
 
 def test_the_manual_lists_every_numpy_name() -> None:

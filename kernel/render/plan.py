@@ -4,13 +4,13 @@ mistake reported with the option and the value, before any model loads."""
 from __future__ import annotations
 
 import argparse
-import ast
 import dataclasses
 import random
 import re
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+from dgenerate.plugin_api.diffusion.options import sigmas_text
 from dgenerate.plugin_api.errors import DgenerateError, ValueSyntaxError
 from dgenerate.plugin_api.render import ModelSource, RenderRequest
 from dgenerate.plugin_api.values import (
@@ -19,7 +19,6 @@ from dgenerate.plugin_api.values import (
     Size,
     float_in,
     int_in,
-    parse_csv_floats,
     parse_int,
     parse_size,
     split_chain_groups,
@@ -44,7 +43,6 @@ MAX_SEED = 2**64 - 1
 #: documented upper bounds, checked before anything is allocated
 MAX_GEN_SEEDS = 100_000
 MAX_BATCH_SIZE = 1024
-SIGMA_EXPRESSION_PREFIX = "expr:"
 
 
 class SchedulerHelp:
@@ -117,25 +115,6 @@ def _each(option: str, values: Sequence[str] | None, convert: Callable[[str], T]
             detail = str(error) if isinstance(error, ValueSyntaxError) else ""
             raise _error(option, detail or f"{value!r} is not valid") from None
     return tuple(result)
-
-
-def check_sigmas(text: str) -> str:
-    """A CSV list of floats or ``expr: <python expression>``; returned as written."""
-    stripped = text.strip()
-    if stripped.lower().startswith(SIGMA_EXPRESSION_PREFIX):
-        expression = stripped[len(SIGMA_EXPRESSION_PREFIX):].strip()
-        if not expression:
-            raise ValueSyntaxError(f"{text!r} has no expression after 'expr:'")
-        try:
-            ast.parse(expression, mode="eval")
-        except SyntaxError as error:
-            raise ValueSyntaxError(
-                f"the expression {expression!r} is not valid Python: {error.msg}") from None
-        return stripped
-    values = parse_csv_floats(stripped)
-    if any(value < 0 for value in values):
-        raise ValueSyntaxError(f"{text!r} has a negative sigma")
-    return stripped
 
 
 def _seeds(options: argparse.Namespace, batch_size: int) -> tuple[int, ...]:
@@ -349,7 +328,7 @@ def build_plan(options: argparse.Namespace, *, model_types: Any,
                                    float_in(above=0.0, at_most=1.0),
                                    (0.8,)),
         schedulers=(None,) if scheduler_help else _schedulers(options.schedulers),
-        sigmas=_each("--sigmas", options.sigmas, check_sigmas, (None,)),
+        sigmas=_each("--sigmas", options.sigmas, sigmas_text, (None,)),
         batch_size=batch_size,
         output_size=output_size,
         no_aspect=options.no_aspect,

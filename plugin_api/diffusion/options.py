@@ -8,6 +8,7 @@ them. Light: no torch here, registration modules import it.
 from __future__ import annotations
 
 import ast
+import itertools
 from typing import Any, NamedTuple
 
 from ..errors import ValueSyntaxError
@@ -148,8 +149,11 @@ def sigmas_text(text: str) -> str:
             raise ValueSyntaxError(
                 f"the expression {expression!r} is not valid Python: {error.msg}") from None
         return stripped
-    if any(value < 0 for value in parse_csv_floats(stripped)):
+    values = parse_csv_floats(stripped)
+    if any(value < 0 for value in values):
         raise ValueSyntaxError(f"{text!r} has a negative sigma")
+    if any(later >= earlier for earlier, later in itertools.pairwise(values)):
+        raise ValueSyntaxError(f"{text!r}: the sigmas must decrease from first to last")
     return stripped
 
 

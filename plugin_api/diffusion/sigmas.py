@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import io
+import itertools
 import math
 from collections.abc import Iterator, Mapping
 from types import MappingProxyType
@@ -172,4 +173,8 @@ def resolve_sigmas(text: str, scheduler: Any, steps: int) -> list[float]:
         raise DgenerateError(f"--sigmas {text!r}: a schedule needs at least two sigmas")
     if not all(math.isfinite(value) and value >= 0 for value in values):
         raise DgenerateError(f"--sigmas {text!r}: every sigma must be a finite number >= 0")
+    if any(later >= earlier for earlier, later in itertools.pairwise(values)):
+        # the schedulers find their step by the sigma: a repeated or rising one derails them
+        raise DgenerateError(f"--sigmas {text!r}: the sigmas must decrease from first to last "
+                             f"(got {', '.join(f'{value:g}' for value in values)})")
     return values
