@@ -36,6 +36,7 @@ from .interfaces.prompt_upscaler import PromptUpscaler
 from .interfaces.prompt_weighter import PromptWeighter
 from .interfaces.quantizer import Quantizer
 from .interfaces.sub_command import SubCommand
+from .interfaces.sub_model import LoadTarget, SubModel
 from .markers import hookimpl, hookspec
 from .options import NAME_POSITIONS, OptionSpec, option_name
 from .render import Job, Mode, ModelSource, ObjectCache, RenderContext, RenderRequest
@@ -53,6 +54,7 @@ from .specs import (
     Provider,
     QuantizerSpec,
     SubCommandSpec,
+    SubModelSpec,
     TemplateFunctionSpec,
 )
 from .values import Padding, Prompt, Size
@@ -81,6 +83,7 @@ __all__ = [
     "JobStarted",
     "LatentsProcessor",
     "LatentsProcessorSpec",
+    "LoadTarget",
     "Mode",
     "ModelSource",
     "ModelType",
@@ -117,6 +120,8 @@ __all__ = [
     "SkipPlugin",
     "SubCommand",
     "SubCommandSpec",
+    "SubModel",
+    "SubModelSpec",
     "TemplateFunctionSpec",
     "UnknownPluginError",
     "UriSyntaxError",

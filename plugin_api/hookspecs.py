@@ -41,6 +41,7 @@ from .specs import (
     PromptWeighterSpec,
     QuantizerSpec,
     SubCommandSpec,
+    SubModelSpec,
     TemplateFunctionSpec,
 )
 
@@ -228,6 +229,26 @@ def dgenerate_pipeline_extensions() -> Iterable[PipelineExtensionSpec]:
                 target="my_plugin.eta:Eta", model_types=("sd", "sdxl"),
                 options=(OptionSpec(flags=("--my-eta-values",), type=float, axis=True,
                                     token="eta", help="eta values to try."),))
+    """
+
+
+@hookspec
+def dgenerate_sub_models() -> Iterable[SubModelSpec]:
+    """Contribute sub-model kinds (VAE, LoRA ...): options that give a model type's slot
+    its models.
+
+    The spec names the slot; its options apply to every model type whose capabilities
+    list that slot. The target is a :class:`~dgenerate.plugin_api.SubModel` subclass;
+    the diffusion toolkit asks it for pipeline components and attaches it after loading.
+
+    Example::
+
+        @hookimpl
+        def dgenerate_sub_models():
+            yield SubModelSpec(name="vae", slot="vae", summary="Another VAE.",
+                               target="my_plugin.vae:Vae",
+                               options=(OptionSpec(flags=("--vae",), metavar="VAE_URI",
+                                                   help="The VAE to decode with."),))
     """
 
 

@@ -44,6 +44,7 @@ __all__ = [
     "Provider",
     "QuantizerSpec",
     "SubCommandSpec",
+    "SubModelSpec",
     "TemplateFunctionSpec",
 ]
 
@@ -65,6 +66,7 @@ class Category(enum.Enum):
     PIPELINE_EXTENSION = (
         "pipeline extension", "pipeline extensions", "dgenerate_pipeline_extensions")
     JOB_EXECUTOR = ("job executor", "job executors", "dgenerate_job_executors")
+    SUB_MODEL = ("sub-model kind", "sub-model kinds", "dgenerate_sub_models")
 
     def __init__(self, singular: str, plural: str, hook: str) -> None:
         self.singular = singular
@@ -328,6 +330,31 @@ class JobExecutorSpec(ArgumentedSpec):
     category = Category.JOB_EXECUTOR
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class SubModelSpec(PluginSpec):
+    """A kind of sub-model (VAE, LoRA ...) a model type can take in one of its slots.
+
+    :param slot: the slot it fills; it serves the model types whose capabilities list
+        that slot, and its options apply to those (unless an option names its own).
+        The slot also names the object cache its models are kept in.
+    :param options: the options that give its models (``--vae`` ...).
+    """
+
+    category = Category.SUB_MODEL
+
+    slot: str = ""
+    options: tuple[OptionSpec, ...] = ()
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not isinstance(self.slot, str) or not _IDENTIFIER.match(self.slot):
+            _fail(self, "a slot name (an identifier such as 'vae') is required")
+        options = _options(self, self.options)
+        if not options:
+            _fail(self, "a sub-model kind is given by options it declares")
+        object.__setattr__(self, "options", options)
+
+
 SPEC_CLASSES: dict[Category, type[PluginSpec]] = {
     Category.MODEL_TYPE: ModelTypeSpec,
     Category.IMAGE_PROCESSOR: ImageProcessorSpec,
@@ -340,4 +367,5 @@ SPEC_CLASSES: dict[Category, type[PluginSpec]] = {
     Category.SUB_COMMAND: SubCommandSpec,
     Category.PIPELINE_EXTENSION: PipelineExtensionSpec,
     Category.JOB_EXECUTOR: JobExecutorSpec,
+    Category.SUB_MODEL: SubModelSpec,
 }

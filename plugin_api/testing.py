@@ -49,6 +49,7 @@ from .interfaces.prompt_upscaler import PromptUpscaler
 from .interfaces.prompt_weighter import PromptWeighter
 from .interfaces.quantizer import Quantizer
 from .interfaces.sub_command import SubCommand
+from .interfaces.sub_model import SubModel
 from .specs import ArgumentedSpec, Category, PluginSpec
 
 __all__ = [
@@ -76,6 +77,7 @@ _BASE_CLASSES: dict[Category, type] = {
     Category.SUB_COMMAND: SubCommand,
     Category.PIPELINE_EXTENSION: PipelineExtension,
     Category.JOB_EXECUTOR: JobExecutor,
+    Category.SUB_MODEL: SubModel,
 }
 
 

@@ -124,5 +124,5 @@ def test_dry_run_and_help(tmp_path: Path, tiny_sd: Path) -> None:
     listing = run_cli("--help", env=ENV)
     assert "\nFreeU:\n  -fu CSV_FLOAT [CSV_FLOAT ...], --freeu-params CSV_FLOAT" in (
         listing.stdout)
-    section = " ".join(listing.stdout.split("\nFreeU:\n")[1].split())
-    assert section.endswith("(model types: sd, sdxl, kolors)")
+    section = listing.stdout.split("\nFreeU:\n")[1].split("\n\n")[0]  # up to the next group
+    assert " ".join(section.split()).endswith("(model types: sd, sdxl, kolors)")

@@ -1,6 +1,7 @@
 """The options plugins declare (:class:`OptionSpec`), gathered, merged and added to the parser.
 
-Options come from model type specs, pipeline extension specs and the
+Options come from model type specs, pipeline extension specs, sub-model specs (they
+apply to the model types that declare the sub-model's slot) and the
 ``dgenerate_render_options`` hook. Several plugins may declare the same option for
 their own model types (``--clip-skips`` for sd and sdxl): equal declarations merge
 into one that applies to all of them; different ones are an error naming both.
@@ -43,6 +44,14 @@ def _collect(manager: PluginManager) -> list[tuple[OptionSpec, Provider]]:
     for category in (Category.MODEL_TYPE, Category.PIPELINE_EXTENSION):
         for spec in manager.registry(category).specs(include_hidden=True):
             found.extend((option, spec.provider) for option in spec.options)
+    # a sub-model kind's options apply to the model types that declare its slot
+    model_types = manager.registry(Category.MODEL_TYPE).specs(include_hidden=True)
+    for spec in manager.registry(Category.SUB_MODEL).specs(include_hidden=True):
+        serves = tuple(name for model_type in model_types if spec.slot in
+                       model_type.capabilities.slots for name in model_type.names)
+        found.extend((option if option.model_types else dataclasses.replace(
+            option, model_types=serves or ("(none)",)), spec.provider)
+            for option in spec.options)
     for implementation in manager.hooks.hook.dgenerate_render_options.get_hookimpls():
         loaded = manager.plugins.get(implementation.plugin_name)
         if loaded is None:

@@ -22,6 +22,7 @@ from typing import Any, ClassVar
 from ..args import ArgSpec
 from ..errors import DgenerateError
 from ..interfaces.model_type import ModelType, RenderOutput
+from ..interfaces.sub_model import LoadTarget
 from ..render import Job, Mode, RenderRequest
 from ..specs import Category
 from ..values import Size
@@ -119,6 +120,7 @@ class DiffusersModelType(ModelType):
         self.device = resolve_device(self.source.device)
         self.dtype = resolve_dtype(self.source.dtype, self.device)
         self._model: ResolvedModel | None = None
+        self._sub_models: list[Any] | None = None
         self._original_scheduler: tuple[Any, dict[str, Any]] | None = None
         self._strength_warned: set[tuple[int, float]] = set()
 
@@ -141,6 +143,8 @@ class DiffusersModelType(ModelType):
                 check_scheduler_uri(uri, self.context)
         if any(sigmas is not None for sigmas in request.sigmas):
             self.check_call_parameter(request, "sigmas", "--sigmas")
+        for sub_model in self.sub_models():
+            sub_model.check(request.values, self.name)
 
     def check_call_parameter(self, request: RenderRequest, parameter: str, flag: str) -> None:
         """Refuse ``flag`` when a pipeline the request may use (txt2img, or the image modes
@@ -187,7 +191,31 @@ class DiffusersModelType(ModelType):
         return (type(self).__qualname__, source.model_type, self.model.kind, self.model.location,
                 source.revision, source.variant, source.subfolder, str(self.dtype), self.device,
                 source.quantizer, source.values.get("original_config"),
-                offload_mode(source.values), *self.loading_key())
+                offload_mode(source.values), *self.loading_key(),
+                *((sub_model.slot, sub_model.load_key(source.values))
+                  for sub_model in self.sub_models() if sub_model.given(source.values)))
+
+    def sub_models(self) -> list[Any]:
+        """The sub-model kinds (``SubModel`` plugins) whose slot this model type declares,
+        created once."""
+        if self._sub_models is None:
+            slots = self.capabilities.slots
+            self._sub_models = []
+            for spec in self.context.specs(Category.SUB_MODEL):
+                if spec.slot in slots:
+                    made = self.context.create(Category.SUB_MODEL, spec.name)
+                    made.slot = spec.slot
+                    made.option_names = tuple(option.name for option in spec.options)
+                    self._sub_models.append(made)
+        return self._sub_models
+
+    def load_target(self, pipeline_cls: Any) -> LoadTarget:
+        """What sub-models load for: the main model's type, pipeline class, dtype, device."""
+        source = self.source
+        return LoadTarget(model_type=self.name, pipeline_class=pipeline_cls, dtype=self.dtype,
+                          device=self.device, revision=source.revision, variant=source.variant,
+                          token=source.auth_token, offline=self.context.offline_mode,
+                          model=self.model, subfolder=source.subfolder)
 
     def quantization_config(self, pipeline_cls: Any) -> Any:
         """diffusers' ``PipelineQuantizationConfig`` for ``--quantizer``, or None."""
@@ -229,13 +257,26 @@ class DiffusersModelType(ModelType):
         self._check_single_file_options()
         source = self.source
         cls = pipeline_class(self.pipelines[self.base_mode])
+        target = self.load_target(cls)
+        extra = self.loading_arguments()
+        given = [sub_model for sub_model in self.sub_models() if sub_model.given(source.values)]
+        supplied: set[str] = set()
+        for sub_model in given:
+            components = sub_model.components(source.values, target)
+            supplied.update(components)
+            extra.update(components)
+        # parts from the sub-model caches may be shared with other pipelines: attach steps
+        # that change weights in place (fusing LoRAs ...) must change copies of them
+        target = dataclasses.replace(target, shared=frozenset(supplied))
         pipeline = load_pipeline(
             cls, self.model, dtype=self.dtype, revision=source.revision,
             variant=source.variant, subfolder=source.subfolder, token=source.auth_token,
             offline=self.context.offline_mode,
             original_config=source.values.get("original_config"),
-            extra=self.loading_arguments(), debug=self.context.debug,
+            extra=extra, debug=self.context.debug,
             quantization_config=self.quantization_config(cls))
+        for sub_model in given:
+            sub_model.attach(pipeline, source.values, target)
         patch_text_encoders(pipeline)
         original_scheduler(pipeline)
         return place_pipeline(pipeline, self.device, offload_mode(source.values),

@@ -23,7 +23,8 @@ def dgenerate_model_types():
         target=".family:Pix2Pix",
         requires=("torch", "diffusers"),
         capabilities=Capabilities(modes={Mode.IMG2IMG}, strength=False,
-                                  slots={"vae", "unet", "text_encoder"}),
+                                  slots={"vae", "unet", "text_encoder", "lora",
+                                         "textual_inversion"}),
         options=(IMAGE_GUIDANCE_SCALES, ORIGINAL_CONFIG, SAFETY_CHECKER, VAE_TILING,
                  VAE_SLICING, MODEL_CPU_OFFLOAD, MODEL_SEQUENTIAL_OFFLOAD),
     )

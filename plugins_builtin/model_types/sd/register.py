@@ -21,7 +21,8 @@ def dgenerate_model_types():
         target=".family:StableDiffusion",
         requires=("torch", "diffusers"),
         default=True,
-        capabilities=Capabilities(slots={"vae", "unet", "text_encoder"}),
+        capabilities=Capabilities(slots={"vae", "unet", "text_encoder", "lora",
+                                         "textual_inversion"}),
         options=(CLIP_SKIPS, GUIDANCE_RESCALES, ORIGINAL_CONFIG, SAFETY_CHECKER, VAE_TILING,
                  VAE_SLICING, MODEL_CPU_OFFLOAD, MODEL_SEQUENTIAL_OFFLOAD),
     )

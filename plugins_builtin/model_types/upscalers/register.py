@@ -15,6 +15,9 @@ from dgenerate.plugin_api.diffusion.options import (
 # model type) and take no strength: --image-seed-strengths is refused
 _UPSCALING = Capabilities(modes={Mode.IMG2IMG}, strength=False,
                           slots={"vae", "unet", "text_encoder"})
+# the x4 upscaler also takes LoRAs and textual inversions (the x2 one has no such loaders)
+_X4 = Capabilities(modes={Mode.IMG2IMG}, strength=False,
+                   slots={"vae", "unet", "text_encoder", "lora", "textual_inversion"})
 
 
 @hookimpl
@@ -24,7 +27,7 @@ def dgenerate_model_types():
         summary="Stable Diffusion x4 upscaler: the input image comes out 4 times larger.",
         target=".family:UpscalerX4",
         requires=("torch", "diffusers"),
-        capabilities=_UPSCALING,
+        capabilities=_X4,
         # --upscaler-noise-levels applies to upscaler-x4 only (an error with upscaler-x2)
         options=(UPSCALER_NOISE_LEVELS, ORIGINAL_CONFIG, SAFETY_CHECKER, VAE_TILING,
                  VAE_SLICING, MODEL_CPU_OFFLOAD, MODEL_SEQUENTIAL_OFFLOAD),
