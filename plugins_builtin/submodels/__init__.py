@@ -1,0 +1,1 @@
+"""Builtin sub-model kinds (VAE, UNet, LoRA ...): one folder (one plugin) per kind."""

@@ -1,0 +1,1 @@
+"""The ``vae`` sub-model kind: ``--vae CLASS;model=...`` replaces a model's VAE."""
