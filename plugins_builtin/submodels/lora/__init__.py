@@ -1,0 +1,1 @@
+"""The ``lora`` plugin: LoRA weights fused into a model type's UNet and text encoders."""
