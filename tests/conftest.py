@@ -127,3 +127,60 @@ def restore_process_state():
     os.environ.clear()
     os.environ.update(environment)
     os.chdir(directory)
+
+
+# --- LoRA files for the tiny models (tests/test_lora.py) ------------------------------------
+
+@pytest.fixture(scope="session")
+def tiny_sd_loras(tiny_sd: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """LoRAs for tiny_sd, by name: ``peft`` (diffusers/PEFT layout, UNet and text encoder),
+    ``unet_only`` (the same UNet weights, no text encoder), ``other`` (another one),
+    ``kohya`` (kohya layout, .safetensors), ``kohya_pt`` (the same tensors as a .pt pickle)
+    and ``folder``: ``styles/tiny_style.safetensors`` (a copy of ``peft``) beside two files
+    at its top, so only weight-name and subfolder tell which file to load."""
+    import shutil
+
+    from .tiny_submodels import build_lora, build_lora_kohya
+
+    root = tmp_path_factory.mktemp("loras-sd")
+    found = {
+        "peft": build_lora(tiny_sd, root / "peft", seed=0),
+        "unet_only": build_lora(tiny_sd, root / "unet-only", seed=0, text_encoders=False),
+        "other": build_lora(tiny_sd, root / "other", seed=7, std=0.2),
+        "kohya": build_lora_kohya(tiny_sd, root / "kohya" / "tiny_kohya.safetensors"),
+        "kohya_pt": build_lora_kohya(tiny_sd, root / "kohya" / "tiny_kohya.pt"),
+    }
+    folder = root / "folder"
+    (folder / "styles").mkdir(parents=True)
+    shutil.copyfile(found["peft"], folder / "styles" / "tiny_style.safetensors")
+    shutil.copyfile(found["other"], folder / "a.safetensors")
+    shutil.copyfile(found["kohya"], folder / "b.safetensors")
+    found["folder"] = folder
+    return found
+
+
+@pytest.fixture(scope="session")
+def tiny_sdxl_lora(tiny_sdxl: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A diffusers/PEFT layout LoRA file for tiny_sdxl (UNet and both text encoders)."""
+    from .tiny_submodels import build_lora
+
+    return build_lora(tiny_sdxl, tmp_path_factory.mktemp("loras-sdxl"), seed=3)
+
+
+@pytest.fixture(scope="session")
+def tiny_vae(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random AutoencoderKL folder in the latent space of tiny_sd and tiny_sdxl (4 latent
+    channels, 8 px per latent), other weights than theirs."""
+    from .tiny_submodels import build_vae_folder
+
+    return build_vae_folder(tmp_path_factory.mktemp("vaes") / "tiny-vae")
+
+
+# --- UNets for the tiny models (tests/test_unet.py) ------------------------------------------
+
+@pytest.fixture(scope="session")
+def tiny_unet(tiny_sd: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A UNet folder shaped like tiny_sd's UNet (it fits tiny_sd), with other random weights."""
+    from .tiny_submodels import build_unet_folder
+
+    return build_unet_folder(tiny_sd, tmp_path_factory.mktemp("unets") / "tiny-unet")

@@ -261,7 +261,7 @@ def test_pix2pix_edits_an_image(tiny_sdxl_pix2pix: Path, tmp_path: Path, media: 
     (["--sdxl-refiner", "{refiner}", "-hnf", "1"],
      "--sdxl-high-noise-fractions: '1' must be between 0 and 1"),
     (["--sdxl-refiner", "{refiner}", "-un2", "unet"],
-     "--second-model-unet is not supported yet (sub-models arrive with issue #13)"),
+     "--second-model-unet 'unet': the model 'unet' does not exist"),
     (["--sdxl-refiner", "{refiner}", "-te2", "a", "b"],
      "--second-model-text-encoders is not supported yet"),
     (["-mco", "-mqo"], "--model-cpu-offload and --model-sequential-offload cannot be used "

@@ -3,6 +3,7 @@
 * :mod:`.sources` - where a model is (folder, hub slug, blob link, URL, single file);
 * :mod:`.loading` - loading a pipeline with clear errors, variants, offline mode,
   single files and quantization;
+* :mod:`.components` - one component from a URI by itself (the UNet of ``--unet``);
 * :mod:`.schedulers`, :mod:`.sigmas` - scheduler URIs and custom sigma schedules;
 * :mod:`.devices` - devices and dtypes;
 * :mod:`.model_type` - :class:`DiffusersModelType`, a model type from a table of

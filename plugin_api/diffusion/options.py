@@ -322,7 +322,8 @@ SECOND_MODEL_ORIGINAL_CONFIG = OptionSpec(
 SECOND_MODEL_UNET = OptionSpec(
     flags=("-un2", "--second-model-unet"), type=model_uri, metavar="UNET_URI",
     group="second model",
-    help="A UNet for the second model (not supported yet: sub-models arrive with issue #13).")
+    help="A UNet for the second model (the SDXL refiner) instead of its own, in the syntax of "
+         "--unet; its variant and dtype default to the second model's.")
 
 SECOND_MODEL_TEXT_ENCODERS = OptionSpec(
     flags=("-te2", "--second-model-text-encoders"), type=model_uri, several=True,

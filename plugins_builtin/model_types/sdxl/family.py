@@ -9,9 +9,24 @@ import math
 from collections.abc import Hashable, Mapping
 from typing import Any, Literal
 
-from dgenerate.plugin_api import ArgSpec, DgenerateError, Job, Mode, RenderOutput, RenderRequest
+from dgenerate.plugin_api import (
+    ArgSpec,
+    DgenerateError,
+    Job,
+    LoadTarget,
+    Mode,
+    RenderOutput,
+    RenderRequest,
+)
 from dgenerate.plugin_api.diffusion import DiffusersModelType, ResolvedModel, pipeline_class
 from dgenerate.plugin_api.diffusion.compat import patch_text_encoders
+from dgenerate.plugin_api.diffusion.components import (
+    UNetUri,
+    check_unet_uri,
+    load_unet,
+    parse_unet_uri,
+    unet_key,
+)
 from dgenerate.plugin_api.diffusion.devices import resolve_dtype
 from dgenerate.plugin_api.diffusion.loading import disk_size, load_pipeline
 from dgenerate.plugin_api.diffusion.model_type import (
@@ -57,8 +72,7 @@ _SECOND_MODEL = {
     "second_model_sequential_offload": "--second-model-sequential-offload",
 }
 _SECOND_OFFLOAD_FLAGS = ("--second-model-cpu-offload", "--second-model-sequential-offload")
-_SUB_MODELS = {"second_model_unet": "--second-model-unet",
-               "second_model_text_encoders": "--second-model-text-encoders"}
+_SUB_MODELS = {"second_model_text_encoders": "--second-model-text-encoders"}
 
 
 _HELP = {"help", "helpargs"}
@@ -197,6 +211,9 @@ class StableDiffusionXL(_SdxlCommon):
                                          "--model-type sdxl)")
         else:
             self.refiner_source()
+            unet = self.refiner_unet()
+            if unet is not None:
+                check_unet_uri(unet, self.context)
             offload_mode(values, "second_model", _SECOND_OFFLOAD_FLAGS)
             schedulers = [uri for uri in values.get("second_model_schedulers") or ()
                           if uri is not None]
@@ -252,6 +269,13 @@ class StableDiffusionXL(_SdxlCommon):
                 given=frozenset(arguments))
         return self._refiner_source
 
+    def refiner_unet(self) -> UNetUri | None:
+        """``--second-model-unet``: the UNet the refiner takes instead of its own."""
+        text = self.source.values.get("second_model_unet")
+        if text is None:
+            return None
+        return parse_unet_uri(text, self.context, option="--second-model-unet")
+
     @property
     def refiner_model(self) -> ResolvedModel:
         if self._refiner_model is None:
@@ -263,10 +287,12 @@ class StableDiffusionXL(_SdxlCommon):
 
     def refiner_key(self) -> tuple[Hashable, ...]:
         source, model, values = self.refiner_source(), self.refiner_model, self.source.values
+        unet = self.refiner_unet()
         return ("sdxl refiner", model.kind, model.location, source.revision, source.variant,
                 source.subfolder, str(resolve_dtype(source.dtype, self.device)), self.device,
                 values.get("second_model_original_config"),
-                offload_mode(values, "second_model", _SECOND_OFFLOAD_FLAGS))
+                offload_mode(values, "second_model", _SECOND_OFFLOAD_FLAGS),
+                None if unet is None else unet_key(unet))
 
     def load_refiner(self) -> Any:
         source, model, values = self.refiner_source(), self.refiner_model, self.source.values
@@ -280,14 +306,23 @@ class StableDiffusionXL(_SdxlCommon):
         elif original_config is not None:
             raise DgenerateError("--second-model-original-config applies to a single-file "
                                  f"refiner checkpoint; {source.path!r} is not one")
+        cls, dtype = pipeline_class(REFINER_PIPELINE), resolve_dtype(source.dtype, self.device)
+        variant = source.variant if model.kind != "file" else None
+        extra: dict[str, Any] = {"add_watermarker": False}
+        unet = self.refiner_unet()
+        if unet is not None:
+            # the refiner's UNet URI defaults to the refiner's variant and dtype
+            extra["unet"] = load_unet(unet, self.context, LoadTarget(
+                model_type="sdxl refiner", pipeline_class=cls, dtype=dtype,
+                device=self.device, revision=source.revision, variant=variant,
+                token=self.source.auth_token, offline=self.context.offline_mode, model=model,
+                subfolder=source.subfolder))
         try:
             pipeline = load_pipeline(
-                pipeline_class(REFINER_PIPELINE), model,
-                dtype=resolve_dtype(source.dtype, self.device),
-                revision=source.revision, variant=source.variant if model.kind != "file"
-                else None, subfolder=source.subfolder, token=self.source.auth_token,
+                cls, model, dtype=dtype, revision=source.revision, variant=variant,
+                subfolder=source.subfolder, token=self.source.auth_token,
                 offline=self.context.offline_mode, original_config=original_config,
-                extra={"add_watermarker": False}, debug=self.context.debug)
+                extra=extra, debug=self.context.debug)
         except DgenerateError as error:
             raise DgenerateError(f"--sdxl-refiner: {error}") from error
         patch_text_encoders(pipeline)
