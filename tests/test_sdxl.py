@@ -263,7 +263,7 @@ def test_pix2pix_edits_an_image(tiny_sdxl_pix2pix: Path, tmp_path: Path, media: 
     (["--sdxl-refiner", "{refiner}", "-un2", "unet"],
      "--second-model-unet 'unet': the model 'unet' does not exist"),
     (["--sdxl-refiner", "{refiner}", "-te2", "a", "b"],
-     "--second-model-text-encoders is not supported yet"),
+     "--second-model-text-encoders 'a': unknown text encoder class 'a'"),
     (["-mco", "-mqo"], "--model-cpu-offload and --model-sequential-offload cannot be used "
                        "together"),
     (["--sdxl-refiner", "{refiner}", "-mco2", "-mqo2"],

@@ -306,3 +306,26 @@ def build_unet_file(unet_folder: Path, path: Path, *, layout: str = "diffusers",
     else:
         torch.save(state, path)
     return _readable_tree(path)
+
+
+# --- text encoders (tests/test_text_encoders.py) ---------------------------------------------
+
+def build_text_encoder_folder(model: Path, folder: Path, *, subfolder: str = "text_encoder",
+                              seed: int | None = None) -> Path:
+    """The text encoder in ``subfolder`` of the tiny model folder ``model`` saved by itself into
+    ``folder`` with save_pretrained: its own weights when ``seed`` is None, else random
+    weights of the same configuration (it fits the model and changes its pictures)."""
+    import json
+
+    import torch
+    import transformers
+
+    config = json.loads((model / subfolder / "config.json").read_text())
+    cls = getattr(transformers, config["architectures"][0])
+    if seed is None:
+        encoder = cls.from_pretrained(model / subfolder)
+    else:
+        torch.manual_seed(seed)
+        encoder = cls(cls.config_class.from_pretrained(model / subfolder))
+    encoder.save_pretrained(folder)
+    return _readable_tree(folder)

@@ -158,6 +158,18 @@ class DiffusersModelType(ModelType):
                 raise DgenerateError(f"{flag} does not apply to --model-type {self.name}: its "
                                      f"{mode} pipeline ({name}) takes no {parameter}")
 
+    def help_text(self, request: RenderRequest) -> str | None:
+        """A sub-model kind's help (``--text-encoders help``): the first sub-model with a
+        ``help_text(values, target)`` method that answers for the request's values."""
+        for sub_model in self.sub_models():
+            describe = getattr(sub_model, "help_text", None)
+            if describe is not None:
+                text = describe(request.values,
+                                self.load_target(pipeline_class(self.pipelines[self.base_mode])))
+                if text is not None:
+                    return text
+        return None
+
     # ------------------------------------------------------------------ sources
 
     def resolve(self, path: str) -> ResolvedModel:

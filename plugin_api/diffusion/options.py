@@ -328,8 +328,9 @@ SECOND_MODEL_UNET = OptionSpec(
 SECOND_MODEL_TEXT_ENCODERS = OptionSpec(
     flags=("-te2", "--second-model-text-encoders"), type=model_uri, several=True,
     metavar="TEXT_ENCODER_URIS", group="second model",
-    help="Text encoders for the second model (not supported yet: sub-models arrive with "
-         "issue #13).")
+    help="Text encoders for the second model (the SDXL refiner) instead of its own, in the "
+         "syntax of --text-encoders (one URI, + or null per text encoder slot of the refiner; "
+         "help lists them); their variant and dtype default to the second model's.")
 
 SECOND_MODEL_CPU_OFFLOAD = OptionSpec(
     flags=("-mco2", "--second-model-cpu-offload"), switch=True, group="second model",

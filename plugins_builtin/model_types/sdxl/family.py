@@ -44,6 +44,13 @@ from dgenerate.plugin_api.diffusion.schedulers import (
     compatible_names,
 )
 from dgenerate.plugin_api.diffusion.sigmas import resolve_sigmas
+from dgenerate.plugin_api.diffusion.text_encoders import (
+    asks_help,
+    describe_text_encoders,
+    parse_text_encoders,
+    text_encoder_components,
+    text_encoders_key,
+)
 from dgenerate.plugin_api.values import Prompt
 
 __all__ = ["StableDiffusionXL", "StableDiffusionXLPix2Pix"]
@@ -70,9 +77,11 @@ _SECOND_MODEL = {
     "second_model_original_config": "--second-model-original-config",
     "second_model_cpu_offload": "--second-model-cpu-offload",
     "second_model_sequential_offload": "--second-model-sequential-offload",
+    "second_model_text_encoders": "--second-model-text-encoders",
 }
 _SECOND_OFFLOAD_FLAGS = ("--second-model-cpu-offload", "--second-model-sequential-offload")
-_SUB_MODELS = {"second_model_text_encoders": "--second-model-text-encoders"}
+_SUB_MODELS: dict[str, str] = {}
+_TEXT_ENCODERS2 = "--second-model-text-encoders"
 
 
 _HELP = {"help", "helpargs"}
@@ -211,6 +220,7 @@ class StableDiffusionXL(_SdxlCommon):
                                          "--model-type sdxl)")
         else:
             self.refiner_source()
+            self.refiner_text_encoders()
             unet = self.refiner_unet()
             if unet is not None:
                 check_unet_uri(unet, self.context)
@@ -238,8 +248,14 @@ class StableDiffusionXL(_SdxlCommon):
     def help_text(self, request: RenderRequest) -> str | None:
         """``--second-model-schedulers help`` / ``helpargs``: the refiner's schedulers."""
         asked = (request.values.get("second_model_schedulers") or (None,))[0]
+        if asks_help(request.values.get("second_model_text_encoders")):
+            if asks_help(request.values.get("text_encoders")):
+                raise DgenerateError(f"--text-encoders help and {_TEXT_ENCODERS2} help cannot "
+                                     "be given together")
+            return describe_text_encoders(self.refiner_target(
+                pipeline_class(REFINER_PIPELINE)))
         if asked not in _HELP:
-            return None
+            return super().help_text(request)
         cls, config = original_scheduler(self.refiner())
         names = compatible_names(cls.from_config(config), extra=self.extra_schedulers)
         return self.describe_schedulers(str(request.values["sdxl_refiner"]), names=names,
@@ -276,6 +292,21 @@ class StableDiffusionXL(_SdxlCommon):
             return None
         return parse_unet_uri(text, self.context, option="--second-model-unet")
 
+    def refiner_text_encoders(self) -> list[Any] | None:
+        """``--second-model-text-encoders``, parsed (None when not given, or help)."""
+        return parse_text_encoders(self.source.values.get("second_model_text_encoders"),
+                                   self.context, option=_TEXT_ENCODERS2)
+
+    def refiner_target(self, cls: Any) -> LoadTarget:
+        """What the refiner's sub-models load for: its variant and dtype are their default."""
+        source, model = self.refiner_source(), self.refiner_model
+        return LoadTarget(
+            model_type="sdxl refiner", pipeline_class=cls,
+            dtype=resolve_dtype(source.dtype, self.device), device=self.device,
+            revision=source.revision, variant=source.variant if model.kind != "file" else None,
+            token=self.source.auth_token, offline=self.context.offline_mode, model=model,
+            subfolder=source.subfolder)
+
     @property
     def refiner_model(self) -> ResolvedModel:
         if self._refiner_model is None:
@@ -292,7 +323,8 @@ class StableDiffusionXL(_SdxlCommon):
                 source.subfolder, str(resolve_dtype(source.dtype, self.device)), self.device,
                 values.get("second_model_original_config"),
                 offload_mode(values, "second_model", _SECOND_OFFLOAD_FLAGS),
-                None if unet is None else unet_key(unet))
+                None if unet is None else unet_key(unet),
+                text_encoders_key(self.refiner_text_encoders()))
 
     def load_refiner(self) -> Any:
         source, model, values = self.refiner_source(), self.refiner_model, self.source.values
@@ -317,6 +349,8 @@ class StableDiffusionXL(_SdxlCommon):
                 device=self.device, revision=source.revision, variant=variant,
                 token=self.source.auth_token, offline=self.context.offline_mode, model=model,
                 subfolder=source.subfolder))
+        extra.update(text_encoder_components(self.refiner_text_encoders(), self.context,
+                                             self.refiner_target(cls), option=_TEXT_ENCODERS2))
         try:
             pipeline = load_pipeline(
                 cls, model, dtype=dtype, revision=source.revision, variant=variant,

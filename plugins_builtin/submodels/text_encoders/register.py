@@ -1,0 +1,29 @@
+"""Registration module of the ``text-encoders`` plugin (light: no torch or diffusers here)."""
+
+from __future__ import annotations
+
+from dgenerate.plugin_api import OptionSpec, SubModelSpec, hookimpl
+
+DGENERATE_API_VERSION = "0.3"
+
+TEXT_ENCODERS = OptionSpec(
+    flags=("-te", "--text-encoders"), several=True, metavar="TEXT_ENCODER_URI",
+    group="model loading",
+    help='Text encoders to use instead of the model\'s own, one per text encoder of its '
+         'pipeline, in the pipeline\'s order: "CLASS;model=PATH;ARGUMENT=VALUE..." (or '
+         '"CLASS;PATH"). CLASS: CLIPTextModel, CLIPTextModelWithProjection or '
+         "T5EncoderModel, the class of the slot it fills. PATH: a Hugging Face repository id "
+         "or a diffusers/transformers folder. Arguments: revision, variant (default "
+         "--variant, null for none), subfolder (text_encoder, text_encoder_2 ... in a whole "
+         "model) and dtype (default: --dtype). + keeps the model's own text encoder in that "
+         "slot, null leaves the slot empty (where the pipeline allows it); slots after the "
+         "last URI keep their own. --text-encoders help lists the slots of the model.")
+
+
+@hookimpl
+def dgenerate_sub_models():
+    yield SubModelSpec(
+        name="text-encoders", slot="text_encoder",
+        summary="Other text encoders for the model (--text-encoders URI ...).",
+        target=".loader:TextEncoders",
+        options=(TEXT_ENCODERS,))
