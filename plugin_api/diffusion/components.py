@@ -33,7 +33,14 @@ from ..errors import DgenerateError
 from ..interfaces.sub_model import LoadTarget
 from ..specs import Category
 from .devices import resolve_dtype
-from .loading import _variants_only, hub_offline
+from .loading import (
+    _variants_only,
+    describe_component_failure,
+    error_chain,
+    first_paragraph,
+    hub_offline,
+    where_text,
+)
 from .sources import MODEL_FILE_SUFFIXES, ResolvedModel, resolve_model
 
 __all__ = ["UNET_ARGUMENTS", "UNetUri", "check_unet_uri", "load_unet", "main_unet_config",
@@ -353,62 +360,13 @@ def _class(uri: UNetUri, main: Mapping[str, Any] | None) -> Any:
     return cls
 
 
-def _where(located: ResolvedModel, revision: str | None) -> str:
-    if located.kind == "hub":
-        at = f" at revision {revision!r}" if revision not in (None, "main") else ""
-        return f"the Hugging Face repository {located.location!r}{at}"
-    return f"the folder {located.location!r}"
-
-
-def _paragraph(error: BaseException) -> str:
-    text = str(error).strip().split("\n\n", 1)[0]
-    return " ".join(line.strip() for line in text.splitlines()).strip()
-
-
-def _causes(error: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    current: BaseException | None = error
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
-
-
 def _hub_failure(uri: UNetUri, located: ResolvedModel, error: Exception, offline: bool,
                  what_file: str) -> str:
-    from huggingface_hub.errors import (
-        EntryNotFoundError,
-        GatedRepoError,
-        LocalEntryNotFoundError,
-        RepositoryNotFoundError,
-        RevisionNotFoundError,
-    )
-
-    where = _where(located, uri.revision)
-    causes = list(_causes(error))
-
-    def caused(kind: type) -> bool:
-        return any(isinstance(cause, kind) for cause in causes)
-
-    if caused(GatedRepoError):
-        return (f"{uri.what}: {where} is gated: accept its terms on huggingface.co and give "
-                "a token with --auth-token or HF_TOKEN")
-    if caused(RepositoryNotFoundError):
-        return f"{uri.what}: {where} does not exist (or is private: give a token)"
-    if caused(RevisionNotFoundError):
-        return f"{uri.what}: {where} has no revision {uri.revision!r}"
-    if caused(LocalEntryNotFoundError) or "offline" in str(error).lower():
-        reason = ("offline mode forbids downloading it" if offline else
-                  "it could not be downloaded (no connection, HF_HUB_OFFLINE=1, or a wrong "
-                  "name or revision)")
-        return (f"{uri.what}: {what_file} of {where} is not in the local Hugging Face cache "
-                f"and {reason}")
-    if caused(EntryNotFoundError):
-        inside = (f" in its subfolder {uri.subfolder!r}" if uri.subfolder else
-                  " (when the UNet is the one of a pipeline, add subfolder=unet)")
-        return f"{uri.what}: {where} has no {what_file}{inside}"
-    return f"{uri.what}: cannot load the UNet from {where}: {_paragraph(error)}"
-
+    hint = (f" in its subfolder {uri.subfolder!r}" if uri.subfolder else
+            " (when the UNet is the one of a pipeline, add subfolder=unet)")
+    return describe_component_failure(uri.what, located, error, revision=uri.revision,
+                                      offline=offline, what_file=what_file, missing_hint=hint,
+                                      component="UNet")
 
 def _check_folder(uri: UNetUri, located: ResolvedModel) -> None:
     folder = os.path.join(located.location, uri.subfolder) if uri.subfolder else (
@@ -425,7 +383,7 @@ def _check_folder(uri: UNetUri, located: ResolvedModel) -> None:
 
 def _variant_missing(error: BaseException, variant: str | None) -> bool:
     return variant is not None and any(
-        variant in str(cause) or "variant" in str(cause).lower() for cause in _causes(error))
+        variant in str(cause) or "variant" in str(cause).lower() for cause in error_chain(error))
 
 
 def _load_pretrained(uri: UNetUri, located: ResolvedModel, dtype: Any, variant: str | None,
@@ -448,7 +406,7 @@ def _load_pretrained(uri: UNetUri, located: ResolvedModel, dtype: Any, variant: 
                              ) from error
     saved = config.get("_class_name") if isinstance(config, Mapping) else None
     if saved and saved != cls.__name__:
-        raise DgenerateError(f"{uri.what}: {_where(located, uri.revision)} holds a model of "
+        raise DgenerateError(f"{uri.what}: {where_text(located, uri.revision)} holds a model of "
                              f"the class {saved}, not {cls.__name__} (the UNet class of "
                              f"{target.model_type} models)")
     _check_fits(uri, config, main, target)
@@ -462,7 +420,7 @@ def _load_pretrained(uri: UNetUri, located: ResolvedModel, dtype: Any, variant: 
             # --variant given to the model, not to the UNet: plain weights will do
             if not (_variant_missing(error, variant) and uri.variant is None):
                 raise
-            debug(f"{uri.what}: {_where(located, uri.revision)} has no {variant!r} variant; "
+            debug(f"{uri.what}: {where_text(located, uri.revision)} has no {variant!r} variant; "
                   "loading its plain weights")
             unet = cls.from_pretrained(located.location, torch_dtype=dtype, **options)
     except DgenerateError:
@@ -470,7 +428,7 @@ def _load_pretrained(uri: UNetUri, located: ResolvedModel, dtype: Any, variant: 
     except Exception as error:
         if _variant_missing(error, variant):
             raise DgenerateError(
-                f"{uri.what}: {_where(located, uri.revision)} has no weights of the variant "
+                f"{uri.what}: {where_text(located, uri.revision)} has no weights of the variant "
                 f"{variant!r} (diffusion_pytorch_model.{variant}.safetensors); give "
                 "variant=null for its plain weights") from error
         if located.kind == "hub":
@@ -480,11 +438,11 @@ def _load_pretrained(uri: UNetUri, located: ResolvedModel, dtype: Any, variant: 
             os.path.join(located.location, uri.subfolder or ""))
         if only:
             raise DgenerateError(
-                f"{uri.what}: {_where(located, None)} has only the weights of the variant "
+                f"{uri.what}: {where_text(located, None)} has only the weights of the variant "
                 f"{' and '.join(map(repr, only))}: give variant={only[0]} (or --variant "
                 f"{only[0]})") from error
         raise DgenerateError(f"{uri.what}: cannot load the UNet from "
-                             f"{_where(located, None)}: {_paragraph(error)}") from error
+                             f"{where_text(located, None)}: {first_paragraph(error)}") from error
     return unet.eval()
 
 
@@ -534,7 +492,7 @@ def _load_file(uri: UNetUri, located: ResolvedModel, dtype: Any, main: Mapping[s
         checkpoint = load_single_file_checkpoint(located.location, local_files_only=True)
     except Exception as error:
         raise DgenerateError(f"{what}: {where} cannot be read ({type(error).__name__}: "
-                             f"{_paragraph(error)})") from error
+                             f"{first_paragraph(error)})") from error
     state = _unet_part(checkpoint, uri.subfolder, what, where)
     cls = _class(uri, main)
     try:
@@ -550,7 +508,7 @@ def _load_file(uri: UNetUri, located: ResolvedModel, dtype: Any, main: Mapping[s
         except Exception as error:
             raise DgenerateError(
                 f"{what}: the original-layout weights of {where} do not make the UNet of "
-                f"{_model_name(target)} ({type(error).__name__}: {_paragraph(error)})"
+                f"{_model_name(target)} ({type(error).__name__}: {first_paragraph(error)})"
             ) from error
     with torch.device("meta"):
         expected = {key: tuple(value.shape) for key, value in
@@ -563,7 +521,7 @@ def _load_file(uri: UNetUri, located: ResolvedModel, dtype: Any, main: Mapping[s
             local_files_only=target.offline).eval()
     except Exception as error:
         raise DgenerateError(f"{what}: cannot load the UNet from {where}: "
-                             f"{type(error).__name__}: {_paragraph(error)}") from error
+                             f"{type(error).__name__}: {first_paragraph(error)}") from error
 
 
 def _check_weights(state: Mapping[str, Any], expected: Mapping[str, tuple[int, ...]],

@@ -53,7 +53,8 @@ def _variant_missing(error: Exception, variant: str | None) -> bool:
     return variant is not None and "variant" in str(error).lower()
 
 
-def _chain(error: BaseException) -> Iterator[BaseException]:
+def error_chain(error: BaseException) -> Iterator[BaseException]:
+    """``error`` and the exceptions it was raised from (causes and contexts), once each."""
     seen: set[int] = set()
     current: BaseException | None = error
     while current is not None and id(current) not in seen:
@@ -62,10 +63,58 @@ def _chain(error: BaseException) -> Iterator[BaseException]:
         current = current.__cause__ or current.__context__
 
 
-def _first_paragraph(text: str) -> str:
+
+
+def first_paragraph(text: str | BaseException) -> str:
     """A library's message as one paragraph: up to its first blank line, lines joined."""
-    paragraph = text.strip().split("\n\n", 1)[0]
+    paragraph = str(text).strip().split("\n\n", 1)[0]
     return " ".join(line.strip() for line in paragraph.splitlines()).strip()
+
+
+def where_text(located: ResolvedModel, revision: str | None = None) -> str:
+    """``the Hugging Face repository 'x' at revision 'y'`` or ``the folder 'x'``."""
+    if located.kind == "hub":
+        at = f" at revision {revision!r}" if revision not in (None, "main") else ""
+        return f"the Hugging Face repository {located.location!r}{at}"
+    return f"the folder {located.location!r}"
+
+
+def describe_component_failure(what: str, located: ResolvedModel, error: Exception, *,
+                               revision: str | None, offline: bool, what_file: str,
+                               missing_hint: str, component: str) -> str:
+    """One paragraph for a sub-model (``what``: ``--vae '...'``) that failed to load from a
+    folder or the hub: gated, missing, no such revision, not cached, a missing file
+    (``missing_hint`` says where to look), or the library's own message."""
+    from huggingface_hub.errors import (
+        EntryNotFoundError,
+        GatedRepoError,
+        LocalEntryNotFoundError,
+        RepositoryNotFoundError,
+        RevisionNotFoundError,
+    )
+
+    where = where_text(located, revision)
+    causes = list(error_chain(error))
+
+    def caused(kind: type) -> bool:
+        return any(isinstance(cause, kind) for cause in causes)
+
+    if caused(GatedRepoError):
+        return (f"{what}: {where} is gated: accept its terms on huggingface.co and give "
+                "a token with --auth-token or HF_TOKEN")
+    if caused(RepositoryNotFoundError):
+        return f"{what}: {where} does not exist (or is private: give a token)"
+    if caused(RevisionNotFoundError):
+        return f"{what}: {where} has no revision {revision!r}"
+    if caused(LocalEntryNotFoundError) or "offline" in str(error).lower():
+        reason = ("offline mode forbids downloading it" if offline else
+                  "it could not be downloaded (no connection, HF_HUB_OFFLINE=1, or a wrong "
+                  "name or revision)")
+        return (f"{what}: {what_file} of {where} is not in the local Hugging Face cache "
+                f"and {reason}")
+    if caused(EntryNotFoundError):
+        return f"{what}: {where} has no {what_file}{missing_hint}"
+    return f"{what}: cannot load the {component} from {where}: {first_paragraph(error)}"
 
 
 def _checkpoint_shapes(path: str) -> dict[str, Any]:
@@ -182,7 +231,7 @@ def _describe_failure(model: ResolvedModel, error: Exception, *, revision: str,
         rest = ("offline mode forbids downloading the rest" if offline else
                 "the rest could not be downloaded")
         return (f"{where} {model.location!r}{at} is only partly in the local Hugging Face "
-                f"cache and {rest}: {_first_paragraph(str(error))}")
+                f"cache and {rest}: {first_paragraph(str(error))}")
     if model.kind == "file":
         return _describe_file_failure(model.location, error, original_config, offline)
     if model.kind == "folder" and variant is None:
@@ -191,7 +240,7 @@ def _describe_failure(model: ResolvedModel, error: Exception, *, revision: str,
             return (f"{where} {model.location!r} has only the weights of the variant "
                     f"{' and '.join(map(repr, variants))}: give --variant {variants[0]}")
     return (f"cannot load {where} {model.location!r}: {type(error).__name__}: "
-            f"{_first_paragraph(str(error))}")
+            f"{first_paragraph(str(error))}")
 
 
 def _cannot_download(offline: bool, what: str) -> str:
@@ -237,7 +286,7 @@ def _describe_file_failure(path: str, error: Exception, original_config: str | N
     from huggingface_hub.errors import LocalEntryNotFoundError
 
     where = f"the checkpoint {path!r}"
-    for cause in _chain(error):
+    for cause in error_chain(error):
         unsafe = re.search(r"GLOBAL (\S+) was not an allowed global", str(cause))
         if isinstance(cause, pickle.UnpicklingError) and unsafe:
             return (f"{where} is a pickle that holds more than weights ({unsafe.group(1)}), "
@@ -249,7 +298,7 @@ def _describe_file_failure(path: str, error: Exception, original_config: str | N
                 "its name says (.safetensors, or a PyTorch pickle for .ckpt .pt .pth .bin)")
     if type(error).__name__ == "SingleFileComponentError":
         return (f"{where} is not a complete model of this model type: "
-                f"{_first_paragraph(str(error)).split('. Please load')[0]}")
+                f"{first_paragraph(str(error)).split('. Please load')[0]}")
     if isinstance(error, LocalEntryNotFoundError) or (
             isinstance(error, OSError) and "huggingface.co" in str(error)):
         if original_config is None:
@@ -264,7 +313,7 @@ def _describe_file_failure(path: str, error: Exception, original_config: str | N
                 f"text encoder configuration of the Hugging Face repository {repository!r} "
                 f"(or of the model type's repository), which are not in the local Hugging Face "
                 f"cache {_cannot_download(offline, 'them')}; cache them once while online")
-    return f"cannot load {where}: {type(error).__name__}: {_first_paragraph(str(error))}"
+    return f"cannot load {where}: {type(error).__name__}: {first_paragraph(str(error))}"
 
 
 def load_pipeline(

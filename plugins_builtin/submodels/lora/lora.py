@@ -28,7 +28,7 @@ from collections.abc import Hashable, Iterator, Mapping
 from typing import Any
 
 from dgenerate.plugin_api import ArgSpec, DgenerateError, LoadTarget, SubModel
-from dgenerate.plugin_api.diffusion.loading import hub_offline
+from dgenerate.plugin_api.diffusion.loading import error_chain, hub_offline
 from dgenerate.plugin_api.diffusion.sources import MODEL_FILE_SUFFIXES
 
 __all__ = ["LORA_ARGUMENTS", "LoRA", "LoraSource"]
@@ -309,7 +309,7 @@ class LoRA(SubModel):
     def _describe(source: LoraSource, error: Exception, target: LoadTarget) -> str:
         owner = f"--loras {source.uri!r}"
         text = _paragraph(error)
-        names = {type(cause).__name__ for cause in _chain(error)}
+        names = {type(cause).__name__ for cause in error_chain(error)}
         if source.kind == "hub":
             at = f" at revision {source.revision!r}" if source.revision != "main" else ""
             what = f"the Hugging Face repository {source.location!r}{at}"
@@ -380,15 +380,6 @@ def _adapter_components(pipeline: Any) -> dict[str, list[str]]:
         return dict(pipeline.get_list_adapters())
     except Exception:
         return {}
-
-
-def _chain(error: BaseException) -> list[BaseException]:
-    found: list[BaseException] = []
-    current: BaseException | None = error
-    while current is not None and current not in found:
-        found.append(current)
-        current = current.__cause__ or current.__context__
-    return found
 
 
 def _paragraph(error: BaseException) -> str:

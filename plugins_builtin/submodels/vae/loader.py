@@ -26,7 +26,13 @@ from typing import Any, Literal
 
 from dgenerate.plugin_api import ArgSpec, DgenerateError, LoadTarget, SubModel
 from dgenerate.plugin_api.diffusion.devices import resolve_dtype
-from dgenerate.plugin_api.diffusion.loading import disk_size, hub_offline
+from dgenerate.plugin_api.diffusion.loading import (
+    describe_component_failure,
+    disk_size,
+    first_paragraph,
+    hub_offline,
+    where_text,
+)
 from dgenerate.plugin_api.diffusion.sources import (
     MODEL_FILE_SUFFIXES,
     ResolvedModel,
@@ -340,60 +346,11 @@ def _load(uri: VaeUri, located: ResolvedModel, dtype: Any, main: Mapping[str, An
 # ------------------------------------------------------------- folders and the hub
 
 
-def _where(located: ResolvedModel, revision: str | None = None) -> str:
-    if located.kind == "hub":
-        at = f" at revision {revision!r}" if revision not in (None, "main") else ""
-        return f"the Hugging Face repository {located.location!r}{at}"
-    return f"the folder {located.location!r}"
-
-
-def _chain(error: BaseException) -> list[BaseException]:
-    seen: list[BaseException] = []
-    current: BaseException | None = error
-    while current is not None and all(current is not known for known in seen):
-        seen.append(current)
-        current = current.__cause__ or current.__context__
-    return seen
-
-
-def _paragraph(error: BaseException) -> str:
-    text = str(error).strip().split("\n\n", 1)[0]
-    return " ".join(line.strip() for line in text.splitlines()).strip()
-
-
 def _hub_failure(uri: VaeUri, located: ResolvedModel, error: Exception, offline: bool,
                  what_file: str) -> str:
-    from huggingface_hub.errors import (
-        EntryNotFoundError,
-        GatedRepoError,
-        LocalEntryNotFoundError,
-        RepositoryNotFoundError,
-        RevisionNotFoundError,
-    )
-
-    where = _where(located, uri.revision)
-    causes = _chain(error)
-
-    def caused(kind: type) -> bool:
-        return any(isinstance(cause, kind) for cause in causes)
-
-    if caused(GatedRepoError):
-        return (f"{uri.what}: {where} is gated: accept its terms on huggingface.co and give "
-                "a token with --auth-token or HF_TOKEN")
-    if caused(RepositoryNotFoundError):
-        return f"{uri.what}: {where} does not exist (or is private: give a token)"
-    if caused(RevisionNotFoundError):
-        return f"{uri.what}: {where} has no revision {uri.revision!r}"
-    if caused(LocalEntryNotFoundError) or "offline" in str(error).lower():
-        reason = ("offline mode forbids downloading it" if offline else
-                  "it could not be downloaded (no connection, HF_HUB_OFFLINE=1, or a wrong "
-                  "name or revision)")
-        return (f"{uri.what}: {what_file} of {where} is not in the local Hugging Face cache "
-                f"and {reason}")
-    if caused(EntryNotFoundError):
-        return f"{uri.what}: {where} has no {what_file}{_subfolder_hint(uri)}"
-    return f"{uri.what}: cannot load the VAE from {where}: {_paragraph(error)}"
-
+    return describe_component_failure(uri.what, located, error, revision=uri.revision,
+                                      offline=offline, what_file=what_file,
+                                      missing_hint=_subfolder_hint(uri), component="VAE")
 
 def _subfolder_hint(uri: VaeUri) -> str:
     if uri.subfolder:
@@ -455,7 +412,7 @@ def _load_pretrained(cls: Any, uri: VaeUri, located: ResolvedModel, dtype: Any,
         if saved and saved != cls.__name__:
             hint = (f": write {saved};model=..." if saved in CLASSES else
                     " (a VAE URI names one of " + ", ".join(CLASSES) + ")")
-            raise DgenerateError(f"{uri.what}: {_where(located, uri.revision)} holds a VAE of "
+            raise DgenerateError(f"{uri.what}: {where_text(located, uri.revision)} holds a VAE of "
                                  f"the class {saved}, not {cls.__name__}{hint}")
         try:
             vae = cls.from_pretrained(located.location, torch_dtype=dtype, variant=uri.variant,
@@ -463,14 +420,14 @@ def _load_pretrained(cls: Any, uri: VaeUri, located: ResolvedModel, dtype: Any,
         except Exception as error:
             if uri.variant and uri.variant in str(error):
                 raise DgenerateError(
-                    f"{uri.what}: {_where(located, uri.revision)} has no weights of the variant "
-                    f"{uri.variant!r} (diffusion_pytorch_model.{uri.variant}.safetensors)"
+                    f"{uri.what}: {where_text(located, uri.revision)} has no weights of the "
+                    f"variant {uri.variant!r} (diffusion_pytorch_model.{uri.variant}.safetensors)"
                 ) from error
             if located.kind == "hub":
                 raise DgenerateError(_hub_failure(uri, located, error, offline, "the weights")
                                      ) from error
             raise DgenerateError(f"{uri.what}: cannot load the VAE from "
-                                 f"{_where(located)}: {_paragraph(error)}") from error
+                                 f"{where_text(located)}: {first_paragraph(error)}") from error
     return vae.eval()
 
 
@@ -499,7 +456,7 @@ def load_single_file(path: str, *, dtype: Any, extract: bool = False,
         checkpoint = load_single_file_checkpoint(path, local_files_only=True)
     except Exception as error:
         raise DgenerateError(f"{what}: {where} cannot be read ({type(error).__name__}: "
-                             f"{_paragraph(error)})") from error
+                             f"{first_paragraph(error)})") from error
     state = _vae_part(checkpoint, extract=extract, prefix=prefix, what=what, where=where)
     original = not any(key.startswith(("encoder.down_blocks.", "decoder.up_blocks."))
                        for key in state)
@@ -523,7 +480,7 @@ def load_single_file(path: str, *, dtype: Any, extract: bool = False,
         missing, _ = vae.load_state_dict(state, strict=False, assign=True)
     except (RuntimeError, ValueError) as error:
         raise DgenerateError(f"{what}: the weights of {where} do not make an AutoencoderKL: "
-                             f"{_paragraph(error)}") from error
+                             f"{first_paragraph(error)}") from error
     if missing:
         raise DgenerateError(f"{what}: {where} lacks {len(missing)} weights of an "
                              f"AutoencoderKL, such as {missing[0]!r}")
