@@ -115,6 +115,9 @@ class RenderRequest:
     uses_image_seeds: bool = False
     values: Mapping[str, Any] = dataclasses.field(default_factory=dict, hash=False)
     prompt_weighter: str | None = None
+    #: the modes the image seeds ask for (txt2img without any), to refuse early what a
+    #: pipeline variant cannot do
+    modes: frozenset[Mode] = frozenset({Mode.TXT2IMG})
 
     def __getattr__(self, name: str) -> Any:
         return _moved(self, name)
@@ -128,6 +131,10 @@ class Job:
     ``s`` uses ``s + i``, so a seed gives the same image whatever the batch size.
     ``images`` and ``masks`` (img2img / inpaint) hold one input per output image,
     already resized and processed; ``width``/``height`` is the output size.
+    ``control_images`` holds one control image per model of the sub-model kind taking
+    them (ControlNets ...), in option order, sized like the inputs and processed by
+    ``--control-image-processors``; ``adapter_images`` one group of images per IP
+    adapter. Both are the same for every image of the batch.
     ``values`` holds the value this job uses of every option plugins declared, by
     name (``job.values["sdxl_high_noise_fractions"]``); ``None`` when not given.
     """
@@ -146,6 +153,8 @@ class Job:
     images: tuple[Image, ...] = ()
     masks: tuple[Image, ...] = ()
     values: Mapping[str, Any] = dataclasses.field(default_factory=dict, hash=False)
+    control_images: tuple[Image, ...] = ()
+    adapter_images: tuple[tuple[Image, ...], ...] = ()
 
     @property
     def batch_size(self) -> int:

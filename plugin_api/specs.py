@@ -338,12 +338,18 @@ class SubModelSpec(PluginSpec):
         that slot, and its options apply to those (unless an option names its own).
         The slot also names the object cache its models are kept in.
     :param options: the options that give its models (``--vae`` ...).
+    :param image_input: the image-seed part its models take, one per value of its first
+        option: ``"control"`` (a control image each: ``control=``, or the short form's
+        images once such a kind is given) or ``"adapter"`` (a group of ``adapter:``
+        images each). The kernel matches the counts and hands the prepared images to jobs
+        (``Job.control_images`` / ``Job.adapter_images``).
     """
 
     category = Category.SUB_MODEL
 
     slot: str = ""
     options: tuple[OptionSpec, ...] = ()
+    image_input: str | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -353,6 +359,8 @@ class SubModelSpec(PluginSpec):
         if not options:
             _fail(self, "a sub-model kind is given by options it declares")
         object.__setattr__(self, "options", options)
+        if self.image_input not in (None, "control", "adapter"):
+            _fail(self, f"image_input {self.image_input!r} is not 'control' or 'adapter'")
 
 
 SPEC_CLASSES: dict[Category, type[PluginSpec]] = {

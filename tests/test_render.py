@@ -329,8 +329,8 @@ def test_auto1111_metadata(tiny_sd: Path, tmp_path: Path) -> None:
     (["--image-seeds", "nothing-here.png"], "'nothing-here.png' does not exist"),
     (["--image-seeds", "a.png;mask=b.png;c.png"], "cannot be mixed with the short form"),
     (["--image-seeds", 'a.png;mask="b.png'], "never closed"),
-    (["--image-seeds", "a.png;control=c.png"],
-     "--model-type sd does not take control images (control=)"),
+    (["--model-type", "pix2pix", "--image-seeds", "a.png;control=c.png"],
+     "--model-type pix2pix does not take control images (control=)"),
     (["--image-seeds", "latents: a.pt"],
      "--model-type sd does not take latents inputs (latents:, latents=)"),
     (["--image-seeds", "{kitten};frame-start=20"], "the frame slice starts at frame 20, but "

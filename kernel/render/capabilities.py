@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from dgenerate.plugin_api.errors import DgenerateError
@@ -9,7 +11,7 @@ from dgenerate.plugin_api.render import Mode
 
 from ..imageseed import ImageSeed
 
-__all__ = ["check_capabilities", "seed_mode"]
+__all__ = ["assign_image_inputs", "check_capabilities", "seed_mode"]
 
 # the image-seed parts by their capability name, with how users write them
 _PARTS = (
@@ -45,3 +47,42 @@ def check_capabilities(seeds: tuple[ImageSeed, ...], capabilities: Any,
             raise DgenerateError(f"image seed {seed.text!r} asks for {mode}, which "
                                  f"--model-type {model_type} does not do (it does "
                                  f"{', '.join(modes)})")
+
+
+_WHAT = {"control": "control images", "adapter": "IP adapter image groups"}
+
+
+def assign_image_inputs(seeds: tuple[ImageSeed, ...], given: Sequence[tuple[str, str, int]],
+                        known: Mapping[str, Sequence[str]]) -> tuple[ImageSeed, ...]:
+    """The image seeds with their control and adapter images matched to the sub-models
+    taking them. ``given`` lists (part, flag, models) of the options given whose values
+    each take one input of that part; ``known`` the flags of every such option that
+    applies. Once one taking control images is given, the short form's images are its
+    control images (``control.png``, ``a.png, b.png``)."""
+    controls = any(part == "control" for part, _, _ in given)
+    assigned = []
+    for seed in seeds:
+        if controls and seed.images and not (seed.control or seed.masks or seed.batched
+                                             or seed.latents):
+            seed = dataclasses.replace(seed, images=(), control=seed.images)
+        if len(seed.images) > 1 and not seed.batched:
+            takers = " or ".join(known.get("control", ())) or "a model that takes them"
+            raise DgenerateError(f"image seed {seed.text!r}: several images before ';' are "
+                                 f"control images, for {takers}; use the images: prefix to "
+                                 "batch img2img inputs")
+        for part, field in (("control", "control"), ("adapter", "adapters")):
+            count = len(getattr(seed, field))
+            takers = [(flag, models) for taken, flag, models in given if taken == part]
+            if count and not takers and known.get(part):
+                raise DgenerateError(f"image seed {seed.text!r} gives {_WHAT[part]}, which "
+                                     f"need {' or '.join(known[part])}")
+            for flag, models in takers:
+                if count != models:
+                    raise DgenerateError(
+                        f"image seed {seed.text!r} gives {count} {_WHAT[part]} for the "
+                        f"{models} model{'s' if models != 1 else ''} of {flag}: give one "
+                        "per model")
+        assigned.append(seed)
+    for part, flag, _ in given[:1] if not seeds else ():
+        raise DgenerateError(f"{flag} needs {_WHAT[part]} from --image-seeds")
+    return tuple(assigned)

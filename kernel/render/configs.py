@@ -131,6 +131,8 @@ def job_config(plan: RenderPlan, template: JobTemplate, job: Job | None, *,
             add(_option("--seed-image-processors", *_chains(plan.seed_processors)))
         if plan.mask_processors:
             add(_option("--mask-image-processors", *_chains(plan.mask_processors)))
+        if plan.control_processors:
+            add(_option("--control-image-processors", *_chains(plan.control_processors)))
     elif job is not None:
         add(_option("--output-size", f"{job.width}x{job.height}"))
     if request.batch_size > 1:

@@ -29,6 +29,9 @@ class DeclaredOption:
     provider: Provider | None = None
     #: the options needed, per model type ("" for any), when declarations differ in it
     requires: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    #: the image-seed part each value takes ("control", "adapter"): a sub-model kind's first
+    #: option, when the kind declares one
+    image_input: str | None = None
 
     def requires_for(self, model_type: str) -> tuple[str, ...]:
         found = dict(self.requires)
@@ -39,19 +42,20 @@ def _requires(option: OptionSpec) -> tuple[tuple[str, tuple[str, ...]], ...]:
     return tuple((name, option.requires) for name in option.model_types or ("",))
 
 
-def _collect(manager: PluginManager) -> list[tuple[OptionSpec, Provider]]:
+def _collect(manager: PluginManager) -> list[tuple[OptionSpec, Provider, str | None]]:
     found = []
     for category in (Category.MODEL_TYPE, Category.PIPELINE_EXTENSION):
         for spec in manager.registry(category).specs(include_hidden=True):
-            found.extend((option, spec.provider) for option in spec.options)
+            found.extend((option, spec.provider, None) for option in spec.options)
     # a sub-model kind's options apply to the model types that declare its slot
     model_types = manager.registry(Category.MODEL_TYPE).specs(include_hidden=True)
     for spec in manager.registry(Category.SUB_MODEL).specs(include_hidden=True):
         serves = tuple(name for model_type in model_types if spec.slot in
                        model_type.capabilities.slots for name in model_type.names)
         found.extend((option if option.model_types else dataclasses.replace(
-            option, model_types=serves or ("(none)",)), spec.provider)
-            for option in spec.options)
+            option, model_types=serves or ("(none)",)), spec.provider,
+            spec.image_input if index == 0 else None)
+            for index, option in enumerate(spec.options))
     for implementation in manager.hooks.hook.dgenerate_render_options.get_hookimpls():
         loaded = manager.plugins.get(implementation.plugin_name)
         if loaded is None:
@@ -60,7 +64,7 @@ def _collect(manager: PluginManager) -> list[tuple[OptionSpec, Provider]]:
             if not isinstance(option, OptionSpec):
                 raise PluginSpecError(f"{loaded.provider.describe()}: dgenerate_render_options() "
                                       f"returned {option!r}, which is not an OptionSpec")
-            found.append((option, loaded.provider))
+            found.append((option, loaded.provider, None))
     return found
 
 
@@ -68,12 +72,12 @@ def declared_options(manager: PluginManager) -> list[DeclaredOption]:
     """Every declared option once, in declaration order (plugins sorted by name)."""
     by_flag: dict[str, DeclaredOption] = {}
     merged: dict[str, DeclaredOption] = {}
-    for option, provider in _collect(manager):
+    for option, provider, image_input in _collect(manager):
         owner, plugin = provider.describe(), provider.plugin
         known = next((by_flag[flag] for flag in option.flags if flag in by_flag), None)
         if known is None:
             declared = DeclaredOption(option, owner, option.group or f"options of {plugin!r}",
-                                      provider, _requires(option))
+                                      provider, _requires(option), image_input)
         elif known.spec.same_option(option):
             types = tuple(dict.fromkeys((*known.spec.model_types, *option.model_types)))
             if not known.spec.model_types or not option.model_types:

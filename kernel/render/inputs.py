@@ -1,5 +1,8 @@
 """The inputs an image seed names: read (stills, animations, videos), resize, process.
 
+Images, masks and control images of a seed are resized alike and must end up the
+same size; IP adapter images keep their own sizes (only their ``|resize=`` applies).
+
 Any image or mask of a seed may be animated. The shortest animation (after
 slicing) decides the number of frames and still images repeat on every frame;
 the first animation of the seed decides the frame rate. Frames are decoded
@@ -35,10 +38,14 @@ class SeedInputs:
 
     images: tuple[Image, ...]
     masks: tuple[Image, ...] = ()
+    control: tuple[Image, ...] = ()
+    adapters: tuple[tuple[Image, ...], ...] = ()
 
     @property
-    def size(self) -> Size:
-        return Size(*self.images[0].size)
+    def size(self) -> Size | None:
+        """The size of the inputs (None with adapter images only: they set no size)."""
+        sized = (*self.images, *self.control)
+        return Size(*sized[0].size) if sized else None
 
 
 def _not_yet(seed: ImageSeed, what: str) -> DgenerateError:
@@ -47,17 +54,10 @@ def _not_yet(seed: ImageSeed, what: str) -> DgenerateError:
 
 def check_supported(seed: ImageSeed) -> None:
     """Fail clearly for the image seed forms whose features are not built yet."""
-    if seed.control:
-        raise _not_yet(seed, "control images (control=, for ControlNets and T2I adapters)")
-    if seed.adapters:
-        raise _not_yet(seed, "IP adapter images (adapter:, adapter=)")
     if seed.latents:
         raise _not_yet(seed, "latents input (latents:, latents=)")
     if seed.floyd is not None:
         raise _not_yet(seed, "floyd= (DeepFloyd IF stage images)")
-    if len(seed.images) > 1 and not seed.batched:
-        raise _not_yet(seed, "several images without the images: prefix (control images for "
-                             "ControlNets)")
     for path in (*seed.images, *seed.masks):
         if is_tensor_file(path):
             raise _not_yet(seed, f"the tensor file {path!r} as an input image (latents input)")
@@ -76,7 +76,7 @@ def check_image_seed(seed: ImageSeed) -> None:
     from ..media.reading import open_media
 
     check_supported(seed)
-    for path in (*seed.images, *seed.masks):
+    for path in _paths(seed):
         if _is_url(path):
             try:
                 check_url(path)
@@ -87,6 +87,11 @@ def check_image_seed(seed: ImageSeed) -> None:
             open_media(path).close()
         except DgenerateError as error:
             raise DgenerateError(f"image seed {seed.text!r}: {error}") from None
+
+
+def _paths(seed: ImageSeed) -> tuple[str, ...]:
+    adapters = tuple(adapter.path for group in seed.adapters for adapter in group)
+    return (*seed.images, *seed.masks, *seed.control, *adapters)
 
 
 def _align_down(value: int, align: int) -> int:
@@ -128,19 +133,20 @@ def _process(images: Sequence[Image], groups: Sequence[Sequence[Any]], option: s
 class SeedMedia:
     """The opened media of one image seed, yielding prepared inputs frame by frame."""
 
-    def __init__(self, seed: ImageSeed, images: list[Media], masks: list[Media], *,
+    def __init__(self, seed: ImageSeed, media: dict[str, list[Media]], *,
                  start: int, count: int, fps: float, resize: Resize | None, aspect: bool,
                  align: int, seed_processors: Sequence[Sequence[Any]],
-                 mask_processors: Sequence[Sequence[Any]]) -> None:
+                 mask_processors: Sequence[Sequence[Any]],
+                 control_processors: Sequence[Sequence[Any]] = ()) -> None:
         self.seed = seed
-        self._images = images
-        self._masks = masks
+        self._media = media  # images, masks, control, adapters (flattened groups)
         self.start = start
         self.frame_count = count
         self.fps = fps
         self._resize, self._aspect, self._align = resize, aspect, align
         self._seed_processors = seed_processors
         self._mask_processors = mask_processors
+        self._control_processors = control_processors
 
     @property
     def animated(self) -> bool:
@@ -156,25 +162,33 @@ class SeedMedia:
                 streams.append(_repeat(first))
         return streams
 
-    def _prepare(self, images: list[Image], masks: list[Image]) -> SeedInputs:
+    def _resized(self, image: Image, resize: Resize | None, aspect: bool, align: int) -> Image:
+        from PIL import Image as ImageModule
+
+        size = target_size(Size(*image.size), resize, aspect=aspect, align=align)
+        if size != image.size and max(size) > MAX_IMAGE_SIDE:
+            raise DgenerateError(
+                f"image seed {self.seed.text!r}: resizing the {image.size[0]}x"
+                f"{image.size[1]} input to a width of {size.width} keeps its aspect ratio "
+                f"with a height of {size.height}, above the limit of {MAX_IMAGE_SIDE} "
+                "pixels; give a height too with aspect=false (or --no-aspect)")
+        return image if image.size == size else image.resize(
+            size, ImageModule.Resampling.LANCZOS)
+
+    def _prepare(self, images: list[Image], masks: list[Image], control: list[Image],
+                 adapters: list[Image]) -> SeedInputs:
         from PIL import Image as ImageModule
 
         images = _process(images, self._seed_processors, "--seed-image-processors",
                           before_resize=True)
         masks = _process(masks, self._mask_processors, "--mask-image-processors",
                          before_resize=True)
-        resized = []
-        for image in images:
-            size = target_size(Size(*image.size), self._resize, aspect=self._aspect,
-                               align=self._align)
-            if size != image.size and max(size) > MAX_IMAGE_SIDE:
-                raise DgenerateError(
-                    f"image seed {self.seed.text!r}: resizing the {image.size[0]}x"
-                    f"{image.size[1]} input to a width of {size.width} keeps its aspect ratio "
-                    f"with a height of {size.height}, above the limit of {MAX_IMAGE_SIDE} "
-                    "pixels; give a height too with aspect=false (or --no-aspect)")
-            resized.append(image if image.size == size else
-                           image.resize(size, ImageModule.Resampling.LANCZOS))
+        control = _process(control, self._control_processors, "--control-image-processors",
+                           before_resize=True)
+        resized = [self._resized(image, self._resize, self._aspect, self._align)
+                   for image in images]
+        control = [self._resized(image, self._resize, self._aspect, self._align)
+                   for image in control]
         resized_masks = []
         for index, mask in enumerate(masks):
             size = resized[min(index, len(resized) - 1)].size
@@ -184,25 +198,30 @@ class SeedMedia:
                              before_resize=False)
         processed_masks = _process(resized_masks, self._mask_processors,
                                    "--mask-image-processors", before_resize=False)
-        sizes = {image.size for image in (*processed, *processed_masks)}
+        control = _process(control, self._control_processors, "--control-image-processors",
+                           before_resize=False)
+        sizes = {image.size for image in (*processed, *processed_masks, *control)}
         if len(sizes) > 1:
             listed = ", ".join(f"{width}x{height}" for width, height in sorted(sizes))
             raise DgenerateError(
                 f"image seed {self.seed.text!r}: the images and masks end up with different "
                 f"sizes ({listed}); give a size (resize=WxH;aspect=false or --output-size "
                 "with --no-aspect) so that they match")
-        return SeedInputs(tuple(processed), tuple(processed_masks))
+        flat = iter(self._resized(image, adapter.resize, adapter.aspect, adapter.align)
+                    for image, adapter in zip(adapters, (adapter for group in self.seed.adapters
+                                                         for adapter in group), strict=True))
+        groups = tuple(tuple(next(flat) for _ in group) for group in self.seed.adapters)
+        return SeedInputs(tuple(processed), tuple(processed_masks), tuple(control), groups)
 
     def frames(self) -> Iterator[SeedInputs]:
         """The prepared inputs of each frame in turn (one item for stills)."""
-        image_streams = self._streams(self._images)
-        mask_streams = self._streams(self._masks)
+        streams = {part: self._streams(media) for part, media in self._media.items()}
         for _ in range(self.frame_count):
-            yield self._prepare([next(stream) for stream in image_streams],
-                                [next(stream) for stream in mask_streams])
+            yield self._prepare(*([next(stream) for stream in streams[part]]
+                                  for part in ("images", "masks", "control", "adapters")))
 
     def close(self) -> None:
-        for media in (*self._images, *self._masks):
+        for media in (item for listed in self._media.values() for item in listed):
             media.close()
 
 
@@ -221,6 +240,7 @@ def open_image_seed(
     frame_end: int | None = None,
     seed_processors: Sequence[Sequence[Any]] = (),
     mask_processors: Sequence[Sequence[Any]] = (),
+    control_processors: Sequence[Sequence[Any]] = (),
 ) -> SeedMedia:
     """Open the media of ``seed`` and work out its frames.
 
@@ -244,12 +264,15 @@ def open_image_seed(
         return media
 
     try:
-        images = [media_of(path, "image") for path in seed.images]
-        masks = [media_of(path, "mask") for path in seed.masks]
+        media = {"images": [media_of(path, "image") for path in seed.images],
+                 "masks": [media_of(path, "mask") for path in seed.masks],
+                 "control": [media_of(path, "control image") for path in seed.control],
+                 "adapters": [media_of(adapter.path, "adapter image")
+                              for group in seed.adapters for adapter in group]}
         start, end = frame_start, frame_end
         if seed.frame_start is not None or seed.frame_end is not None:
             start, end = seed.frame_start, seed.frame_end  # the seed's own slice replaces it
-        animated = [media for media in (*images, *masks) if media.animated]
+        animated = [item for listed in media.values() for item in listed if item.animated]
         first_frame, count, fps = 0, 1, 0.0
         if animated:
             slices = [check_slice(media, start, end) for media in animated]
@@ -259,10 +282,10 @@ def open_image_seed(
         # an explicit --output-size wins over the seed's own size, as in dgenerate 5.0.0
         resize = Resize(*output_size) if output_size is not None else seed.resize
         return SeedMedia(
-            seed, images, masks, start=first_frame, count=count, fps=fps, resize=resize,
+            seed, media, start=first_frame, count=count, fps=fps, resize=resize,
             aspect=seed.aspect if seed.aspect is not None else not no_aspect,
             align=seed.align or 8, seed_processors=seed_processors,
-            mask_processors=mask_processors)
+            mask_processors=mask_processors, control_processors=control_processors)
     except BaseException:
         for media in opened:
             with contextlib.suppress(Exception):

@@ -88,7 +88,7 @@ def create_model_type(context: KernelContext, plan: RenderPlan) -> tuple[ModelTy
 
 def _processor_uris(plan: RenderPlan) -> list[str]:
     return [uri for chain in (*plan.seed_processors, *plan.mask_processors,
-                              plan.post_processors) for uri in chain]
+                              *plan.control_processors, plan.post_processors) for uri in chain]
 
 
 def check_inputs(context: KernelContext, plan: RenderPlan) -> None:
@@ -103,6 +103,11 @@ def check_inputs(context: KernelContext, plan: RenderPlan) -> None:
         if seed.masks:
             check_chain_groups(plan.mask_processors, len(seed.masks),
                                what="--mask-image-processors")
+        if plan.control_processors and not seed.control:
+            raise DgenerateError(f"--control-image-processors: image seed {seed.text!r} has "
+                                 "no control images")
+        check_chain_groups(plan.control_processors, len(seed.control),
+                           what="--control-image-processors")
         if seed.batched and batch_size != 1 and batch_size % len(seed.images):
             raise DgenerateError(f"--batch-size {batch_size} must be a multiple of the "
                                  f"{len(seed.images)} images given to images: in {seed.text!r}")
@@ -127,6 +132,7 @@ class _Processors:
 
         self.seed = [[create(uri) for uri in chain] for chain in plan.seed_processors]
         self.mask = [[create(uri) for uri in chain] for chain in plan.mask_processors]
+        self.control = [[create(uri) for uri in chain] for chain in plan.control_processors]
         self.post = [create(uri) for uri in plan.post_processors]
 
     def post_process(self, output: RenderOutput) -> RenderOutput:
@@ -143,7 +149,7 @@ class _Processors:
 def _batch(plan: RenderPlan, inputs: SeedInputs | None) -> tuple[list[Any], list[Any], int]:
     """Input images repeated to one per output image, and the batch size."""
     batch_size = plan.request.batch_size
-    if inputs is None:
+    if inputs is None or not inputs.images:
         return [], [], batch_size
     count = len(inputs.images)
     if batch_size == 1:
@@ -163,19 +169,19 @@ def _batch(plan: RenderPlan, inputs: SeedInputs | None) -> tuple[list[Any], list
 def _job(template: JobTemplate, inputs: SeedInputs | None, plan: RenderPlan,
          model_type: ModelType) -> Job:
     images, masks, batch_size = _batch(plan, inputs)
-    if inputs is None:
+    size = inputs.size if inputs is not None else None
+    if size is None:
         size = plan.request.output_size or model_type.default_size()
-        mode = Mode.TXT2IMG
-    else:
-        size = inputs.size
-        mode = Mode.INPAINT if masks else Mode.IMG2IMG
+    mode = Mode.INPAINT if masks else Mode.IMG2IMG if images else Mode.TXT2IMG
     return Job(
         number=template.number, mode=mode, prompt=template.prompt,
         seeds=tuple(template.seed + index for index in range(batch_size)),
         inference_steps=template.inference_steps, guidance_scale=template.guidance_scale,
         width=size.width, height=size.height, strength=template.strength,
         scheduler=template.scheduler, sigmas=template.sigmas,
-        images=tuple(images), masks=tuple(masks), values=template.values)
+        images=tuple(images), masks=tuple(masks), values=template.values,
+        control_images=inputs.control if inputs else (),
+        adapter_images=inputs.adapters if inputs else ())
 
 
 def _image_count(plan: RenderPlan, template: JobTemplate) -> int:
@@ -243,7 +249,8 @@ class _Renderer:
             template.image_seed, output_size=plan.request.output_size,
             no_aspect=plan.request.no_aspect, fetch=self.context.fetch,
             frame_start=plan.frame_start, frame_end=plan.frame_end,
-            seed_processors=self.processors.seed, mask_processors=self.processors.mask)
+            seed_processors=self.processors.seed, mask_processors=self.processors.mask,
+            control_processors=self.processors.control)
         output = plan.output
         if media.animated and output.animation_format != "frames" and (
                 output.metadata or output.auto1111_metadata):

@@ -91,6 +91,10 @@ def add_render_options(parser: argparse.ArgumentParser) -> None:
                              "several inputs.")
     inputs.add_argument("-mip", "--mask-image-processors", nargs="+", metavar="PROCESSOR_URI",
                         help="Image processors for the inpaint masks; '+' separates chains.")
+    inputs.add_argument("-cip", "--control-image-processors", nargs="+",
+                        metavar="PROCESSOR_URI",
+                        help="Image processors for the control images (of ControlNets, T2I "
+                             "adapters ...); '+' separates chains for several control images.")
     inputs.add_argument("-pp", "--post-processors", nargs="+", metavar="PROCESSOR_URI",
                         help="Image processors for every generated image, before it is saved.")
 

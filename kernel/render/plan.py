@@ -7,12 +7,12 @@ import argparse
 import dataclasses
 import random
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from dgenerate.plugin_api.diffusion.options import sigmas_text
 from dgenerate.plugin_api.errors import DgenerateError, ValueSyntaxError
-from dgenerate.plugin_api.render import ModelSource, RenderRequest
+from dgenerate.plugin_api.render import Mode, ModelSource, RenderRequest
 from dgenerate.plugin_api.values import (
     MAX_IMAGE_SIDE,
     Prompt,
@@ -26,6 +26,7 @@ from dgenerate.plugin_api.values import (
 
 from ..imageseed import ImageSeed, parse_image_seed
 from ..uri import parse_uri
+from .capabilities import assign_image_inputs, seed_mode
 from .declared import DeclaredOption
 from .options import IMAGE_FORMATS, METADATA_FORMATS, TENSOR_FORMATS
 from .prompt_arguments import check_prompt_arguments
@@ -76,6 +77,7 @@ class RenderPlan:
     image_seeds: tuple[ImageSeed, ...] = ()
     seed_processors: tuple[tuple[str, ...], ...] = ()
     mask_processors: tuple[tuple[str, ...], ...] = ()
+    control_processors: tuple[tuple[str, ...], ...] = ()
     post_processors: tuple[str, ...] = ()
     output: OutputSettings = OutputSettings()
     dry_run: bool = False
@@ -283,6 +285,24 @@ def _replay_plugins(spec: Any, declared: Sequence[DeclaredOption],
                                and provider.origin in ("path", "module") and provider.location))
 
 
+def _image_takers(declared: Sequence[DeclaredOption], values: Mapping[str, Any],
+                  model_type: str) -> tuple[list[tuple[str, str, int]], dict[str, list[str]]]:
+    """The options given whose values take image-seed inputs (part, flag, count), and the
+    flags of all such options that apply to ``model_type``, by part."""
+    given, known = [], {}
+    for option in declared:
+        spec = option.spec
+        if option.image_input is None or (spec.model_types and
+                                          model_type not in spec.model_types):
+            continue
+        known.setdefault(option.image_input, []).append(spec.flag)
+        value = values.get(spec.name)
+        if value is not None:
+            count = len(value) if isinstance(value, (tuple, list)) else 1
+            given.append((option.image_input, spec.flag, count))
+    return given, known
+
+
 def build_plan(options: argparse.Namespace, *, model_types: Any,
                declared: Sequence[DeclaredOption] = (), plugin_dests: Sequence[str] = (),
                verbose: bool = False) -> RenderPlan:
@@ -313,7 +333,9 @@ def build_plan(options: argparse.Namespace, *, model_types: Any,
                                      maximum=MAX_IMAGE_SIDE)
         except ValueSyntaxError as error:
             raise _error("--output-size", str(error)) from None
-    image_seeds = _each("--image-seeds", options.image_seeds, parse_image_seed, ())
+    image_seeds = assign_image_inputs(
+        _each("--image-seeds", options.image_seeds, parse_image_seed, ()),
+        *_image_takers(declared, values, spec.name))
     scheduler_help = _scheduler_help(options.schedulers)
 
     request = RenderRequest(
@@ -333,6 +355,7 @@ def build_plan(options: argparse.Namespace, *, model_types: Any,
         output_size=output_size,
         no_aspect=options.no_aspect,
         uses_image_seeds=bool(image_seeds),
+        modes=frozenset(seed_mode(seed) for seed in image_seeds) or frozenset({Mode.TXT2IMG}),
         values=values,
         prompt_weighter=_uri("--prompt-weighter", options.prompt_weighter),
     )
@@ -354,6 +377,8 @@ def build_plan(options: argparse.Namespace, *, model_types: Any,
         image_seeds=image_seeds,
         seed_processors=_processors("--seed-image-processors", options.seed_image_processors),
         mask_processors=_processors("--mask-image-processors", options.mask_image_processors),
+        control_processors=_processors("--control-image-processors",
+                                       options.control_image_processors),
         post_processors=_post_processors(options.post_processors),
         output=_output(options, batch_size),
         frame_start=frame_start,

@@ -106,10 +106,14 @@ class DiffusersModelType(ModelType):
     * ``extra_schedulers`` - scheduler classes known to work beside those diffusers
       lists as compatible;
     * ``family`` - the family's name in messages (the model type name by default);
-    * ``guidance_rescale_modes`` - the modes whose pipelines take ``--guidance-rescales``.
+    * ``guidance_rescale_modes`` - the modes whose pipelines take ``--guidance-rescales``;
+    * ``variant_pipelines`` - per pipeline variant a sub-model kind asks for
+      (``"controlnet"``, ``"controlnet_union"``, ``"t2i_adapter"``), the pipeline class per
+      mode; built from the loaded base pipeline with the kind's components.
     """
 
     pipelines: ClassVar[Mapping[Mode, str]] = {}
+    variant_pipelines: ClassVar[Mapping[str, Mapping[Mode, str]]] = {}
     extra_schedulers: ClassVar[tuple[str, ...]] = ()
     family: ClassVar[str | None] = None
     guidance_rescale_modes: ClassVar[frozenset[Mode]] = frozenset({Mode.TXT2IMG})
@@ -145,6 +149,35 @@ class DiffusersModelType(ModelType):
             self.check_call_parameter(request, "sigmas", "--sigmas")
         for sub_model in self.sub_models():
             sub_model.check(request.values, self.name)
+        self._check_variants(request)
+
+    def _check_variants(self, request: RenderRequest) -> None:
+        """One pipeline variant at most, one the family has, in the modes it has."""
+        variants = self.variants(request.values)
+        if len(variants) > 1:
+            flags = " and ".join(_flag(sub_model) for sub_model, _ in variants)
+            raise DgenerateError(f"{flags} cannot be used together: choose one")
+        for sub_model, variant in variants:
+            table = self.variant_pipelines.get(variant)
+            if table is None:
+                raise DgenerateError(f"{_flag(sub_model)} does not apply to --model-type "
+                                     f"{self.name}")
+            missing = sorted(str(mode) for mode in request.modes if mode not in table)
+            if missing:
+                raise DgenerateError(
+                    f"{_flag(sub_model)} with --model-type {self.name} works only for "
+                    f"{', '.join(sorted(map(str, table)))}, not {', '.join(missing)} (given by "
+                    "--image-seeds)")
+
+    def variants(self, values: Mapping[str, Any]) -> list[tuple[Any, str]]:
+        """The given sub-models that ask for a pipeline variant, with the variant."""
+        found = []
+        for sub_model in self.sub_models():
+            if sub_model.given(values):
+                variant = sub_model.pipeline_variant(values)
+                if variant is not None:
+                    found.append((sub_model, variant))
+        return found
 
     def check_call_parameter(self, request: RenderRequest, parameter: str, flag: str) -> None:
         """Refuse ``flag`` when a pipeline the request may use (txt2img, or the image modes
@@ -205,7 +238,13 @@ class DiffusersModelType(ModelType):
                 source.quantizer, source.values.get("original_config"),
                 offload_mode(source.values), *self.loading_key(),
                 *((sub_model.slot, sub_model.load_key(source.values))
-                  for sub_model in self.sub_models() if sub_model.given(source.values)))
+                  for sub_model in self.base_sub_models()))
+
+    def base_sub_models(self) -> list[Any]:
+        """The given sub-models that are part of the base pipeline (not of a variant)."""
+        values = self.source.values
+        return [sub_model for sub_model in self.sub_models() if sub_model.given(values)
+                and sub_model.pipeline_variant(values) is None]
 
     def sub_models(self) -> list[Any]:
         """The sub-model kinds (``SubModel`` plugins) whose slot this model type declares,
@@ -271,7 +310,7 @@ class DiffusersModelType(ModelType):
         cls = pipeline_class(self.pipelines[self.base_mode])
         target = self.load_target(cls)
         extra = self.loading_arguments()
-        given = [sub_model for sub_model in self.sub_models() if sub_model.given(source.values)]
+        given = self.base_sub_models()
         supplied: set[str] = set()
         for sub_model in given:
             components = sub_model.components(source.values, target)
@@ -305,17 +344,27 @@ class DiffusersModelType(ModelType):
     def load_key(self, job: Job) -> Hashable:
         # the base mode's key is the one base() caches the loaded pipeline under
         key = self.base_key()
-        return key if job.mode is self.base_mode else (*key, str(job.mode))
+        variants = tuple((variant, sub_model.load_key(job.values))
+                         for sub_model, variant in self.variants(self.source.values))
+        if job.mode is self.base_mode and not variants:
+            return key
+        return (*key, str(job.mode), *variants)
 
     def load(self, job: Job) -> Any:
-        if job.mode not in self.pipelines:
+        variants = self.variants(self.source.values)
+        table = self.variant_pipelines[variants[0][1]] if variants else self.pipelines
+        if job.mode not in table:
             raise DgenerateError(f"model type {self.name} does not do {job.mode}")
         base = self.base()
-        if job.mode is self.base_mode:
+        if job.mode is self.base_mode and not variants:
             return base
+        components = {}
+        for sub_model, _ in variants:
+            components.update(sub_model.components(
+                self.source.values, self.load_target(pipeline_class(table[job.mode]))))
         # from_pipe shares every module with the base: no second copy of the weights
-        return pipeline_class(self.pipelines[job.mode]).from_pipe(
-            base, **self.from_pipe_arguments())
+        return pipeline_class(table[job.mode]).from_pipe(
+            base, **self.from_pipe_arguments(), **components)
 
     def from_pipe_arguments(self) -> dict[str, Any]:
         """Extra keyword arguments of ``from_pipe`` for the pipelines of the other modes."""
@@ -428,6 +477,9 @@ class DiffusersModelType(ModelType):
             arguments.update(mask_image=list(job.masks), width=job.width, height=job.height)
         if values.get("guidance_rescales") is not None and job.mode in self.guidance_rescale_modes:
             arguments["guidance_rescale"] = values["guidance_rescales"]
+        for sub_model in self.sub_models():
+            if sub_model.given(values):
+                arguments.update(sub_model.call_arguments(job, pipeline, values))
         return arguments
 
     # -------------------------------------------------------------------- call
@@ -481,6 +533,10 @@ def _step_callback(pipeline: Any, progress: Any) -> dict[str, Any]:
     if "callback" in parameters:
         return {"callback": lambda *_: progress.update(1), "callback_steps": 1}
     return {}
+
+
+def _flag(sub_model: Any) -> str:
+    return "--" + sub_model.option_names[0].replace("_", "-")
 
 
 def _describe(value: Any) -> str:

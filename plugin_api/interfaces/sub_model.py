@@ -8,7 +8,7 @@ from collections.abc import Hashable, Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ..render import RenderContext
+    from ..render import Job, RenderContext
 
 __all__ = ["LoadTarget", "SubModel"]
 
@@ -80,3 +80,16 @@ class SubModel(abc.ABC):
     def attach(self, pipeline: Any, values: Mapping[str, Any],  # noqa: B027
                target: LoadTarget) -> None:
         """Change the loaded pipeline (load LoRA weights, embeddings ...)."""
+
+    def pipeline_variant(self, values: Mapping[str, Any]) -> str | None:
+        """The pipeline variant these values need (``"controlnet"``, ``"t2i_adapter"`` ...), or
+        None. A model type built on the toolkit then takes its class from the family's
+        ``variant_pipelines`` table and builds it from the loaded base pipeline with
+        ``from_pipe(base, **components)``: such a kind's models are not part of the base."""
+        return None
+
+    def call_arguments(self, job: Job, pipeline: Any,
+                       values: Mapping[str, Any]) -> dict[str, Any]:
+        """Extra keyword arguments of the pipeline call for ``job`` (control images, scales
+        ...); ``values`` are the job's."""
+        return {}

@@ -19,7 +19,9 @@ def dgenerate_model_types():
         target=".family:Kolors",
         requires=("torch", "diffusers", "sentencepiece"),
         capabilities=Capabilities(modes={Mode.TXT2IMG, Mode.IMG2IMG},
-                                  slots={"vae", "unet", "text_encoder", "lora"},
+                                  slots={"vae", "unet", "text_encoder", "lora", "ip_adapter",
+                                         "image_encoder"},
+                                  inputs={"adapter"},
                                   default_size=Size(1024, 1024)),
         options=(VAE_TILING, VAE_SLICING, MODEL_CPU_OFFLOAD, MODEL_SEQUENTIAL_OFFLOAD),
     )

@@ -24,7 +24,8 @@ def dgenerate_model_types():
         requires=("torch", "diffusers"),
         capabilities=Capabilities(modes={Mode.IMG2IMG}, strength=False,
                                   slots={"vae", "unet", "text_encoder", "lora",
-                                         "textual_inversion"}),
+                                         "textual_inversion", "ip_adapter", "image_encoder"},
+                                  inputs={"adapter"}),
         options=(IMAGE_GUIDANCE_SCALES, ORIGINAL_CONFIG, SAFETY_CHECKER, VAE_TILING,
                  VAE_SLICING, MODEL_CPU_OFFLOAD, MODEL_SEQUENTIAL_OFFLOAD),
     )

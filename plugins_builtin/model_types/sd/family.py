@@ -21,6 +21,14 @@ class StableDiffusion(DiffusersModelType):
         Mode.IMG2IMG: "StableDiffusionImg2ImgPipeline",
         Mode.INPAINT: "StableDiffusionInpaintPipeline",
     }
+    variant_pipelines = {
+        "controlnet": {
+            Mode.TXT2IMG: "StableDiffusionControlNetPipeline",
+            Mode.IMG2IMG: "StableDiffusionControlNetImg2ImgPipeline",
+            Mode.INPAINT: "StableDiffusionControlNetInpaintPipeline",
+        },
+        "t2i_adapter": {Mode.TXT2IMG: "StableDiffusionAdapterPipeline"},
+    }
     #: works with SD models beside the schedulers their own lists as compatible
     extra_schedulers = ("LCMScheduler",)
 

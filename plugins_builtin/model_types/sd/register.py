@@ -22,7 +22,9 @@ def dgenerate_model_types():
         requires=("torch", "diffusers"),
         default=True,
         capabilities=Capabilities(slots={"vae", "unet", "text_encoder", "lora",
-                                         "textual_inversion"}),
+                                         "textual_inversion", "controlnet", "t2i_adapter",
+                                         "ip_adapter", "image_encoder"},
+                                  inputs={"control", "adapter"}),
         options=(CLIP_SKIPS, GUIDANCE_RESCALES, ORIGINAL_CONFIG, SAFETY_CHECKER, VAE_TILING,
                  VAE_SLICING, MODEL_CPU_OFFLOAD, MODEL_SEQUENTIAL_OFFLOAD),
     )

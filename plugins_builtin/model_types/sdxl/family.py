@@ -182,8 +182,9 @@ class StableDiffusionXL(_SdxlCommon):
     inpaint pipelines are built from the loaded one). With ``--sdxl-refiner`` the main
     model stops after ``--sdxl-high-noise-fractions`` of the schedule and hands its
     latents to the refiner, which denoises the rest (cooperative denoising). With
-    inpainting or ``--sdxl-refiner-edit`` the main model runs every step and the refiner
-    edits its latents as img2img with strength 1 - high noise fraction. The refiner takes
+    inpainting, ControlNets or ``--sdxl-refiner-edit`` the main model runs every step and
+    the refiner edits its latents as img2img with strength 1 - high noise fraction. The
+    refiner takes
     the ``--second-model-*`` and ``--sdxl-refiner-*`` options; what it is not given it
     takes from the main model's job (scheduler, steps, guidance, prompt, guidance rescale).
 
@@ -197,6 +198,19 @@ class StableDiffusionXL(_SdxlCommon):
         Mode.INPAINT: "StableDiffusionXLInpaintPipeline",
     }
     guidance_rescale_modes = frozenset({Mode.TXT2IMG, Mode.IMG2IMG, Mode.INPAINT})
+    variant_pipelines = {
+        "controlnet": {
+            Mode.TXT2IMG: "StableDiffusionXLControlNetPipeline",
+            Mode.IMG2IMG: "StableDiffusionXLControlNetImg2ImgPipeline",
+            Mode.INPAINT: "StableDiffusionXLControlNetInpaintPipeline",
+        },
+        "controlnet_union": {
+            Mode.TXT2IMG: "StableDiffusionXLControlNetUnionPipeline",
+            Mode.IMG2IMG: "StableDiffusionXLControlNetUnionImg2ImgPipeline",
+            Mode.INPAINT: "StableDiffusionXLControlNetUnionInpaintPipeline",
+        },
+        "t2i_adapter": {Mode.TXT2IMG: "StableDiffusionXLAdapterPipeline"},
+    }
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -268,8 +282,10 @@ class StableDiffusionXL(_SdxlCommon):
 
     def edit_mode(self, job: Job) -> bool:
         """The refiner edits the finished image instead of denoising together: always for
-        inpainting, and with --sdxl-refiner-edit."""
-        return job.mode is Mode.INPAINT or bool(job.values.get("sdxl_refiner_edit"))
+        inpainting and with ControlNets (the refiner cannot take their guidance), and with
+        --sdxl-refiner-edit."""
+        return (job.mode is Mode.INPAINT or bool(job.values.get("sdxl_refiner_edit"))
+                or bool(job.values.get("control_nets")))
 
     def refiner_source(self) -> RefinerSource:
         """``--sdxl-refiner`` with its URI arguments checked (a clear error names them)."""
