@@ -4,7 +4,10 @@ Each named cache (``pipeline``, and one per declared sub-model slot) maps a key 
 an object was created to the object, so a later invocation in the same process
 that asks for the same model gets the same object instead of loading it again.
 When memory runs short, the least recently used entries of all caches are
-dropped before a new object is created.
+dropped before a new object is created. Memory is counted per device: an object
+about to be created on a GPU makes room by dropping the objects that live on that
+GPU now (asked of each object's ``device``, as pipelines and models move), and
+one created in host memory by dropping those in host memory.
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import os
 from collections.abc import Callable, Hashable
 from typing import Any
 
-__all__ = ["CacheRegistry", "ObjectCache", "available_memory"]
+__all__ = ["CacheRegistry", "ObjectCache", "available_memory", "device_memory"]
 
 #: Keep at least this much memory free for the work itself after loading.
 DEFAULT_RESERVE = 2 * 1024**3
@@ -40,6 +43,27 @@ def available_memory() -> int:
         return 1 << 62
 
 
+def device_memory(device: str) -> int:
+    """Bytes free on ``device``: host memory for the CPU (and devices sharing it, such as
+    mps), the free memory of a CUDA or XPU device as torch reports it."""
+    if device.split(":")[0] not in ("cuda", "xpu"):
+        return available_memory()
+    import torch  # an object lives on a GPU only once torch is in use
+
+    return getattr(torch, device.split(":")[0]).mem_get_info(torch.device(device))[0]
+
+
+def _normalized(device: str) -> str:
+    """``cuda`` is ``cuda:0``; mps shares host memory, so it counts as the CPU."""
+    kind = device.split(":")[0]
+    return "cpu" if kind in ("cpu", "mps", "meta") else device if ":" in device else kind + ":0"
+
+
+def _device_of(value: Any) -> str:
+    """Where ``value`` lives now: its ``device`` (pipelines, models) or host memory."""
+    return _normalized(str(getattr(value, "device", "cpu")))
+
+
 @dataclasses.dataclass
 class _Entry:
     value: Any
@@ -57,7 +81,7 @@ class ObjectCache:
         self.misses = 0
 
     def get_or_create(self, key: Hashable, create: Callable[[], Any], *,
-                      size: int | None = None) -> Any:
+                      size: int | None = None, device: str = "cpu") -> Any:
         entry = self._entries.get(key)
         if entry is not None:
             self.hits += 1
@@ -66,7 +90,7 @@ class ObjectCache:
             return entry.value
         self.misses += 1
         self._registry.debug(f"cache miss in {self.name!r}: {key!r}")
-        self._registry.make_room(size or 0)
+        self._registry.make_room(size or 0, _normalized(device))
         value = create()
         self._entries[key] = _Entry(value, size or 0)
         self._registry.touch(self, key)
@@ -95,7 +119,7 @@ class CacheRegistry:
     """All named caches of a process, with one least-recently-used order across them."""
 
     def __init__(self, *, reserve: int = DEFAULT_RESERVE,
-                 memory: Callable[[], int] = available_memory,
+                 memory: Callable[[str], int] = device_memory,
                  debug: Callable[[str], None] | None = None) -> None:
         self.reserve = reserve
         self._memory = memory
@@ -125,17 +149,19 @@ class CacheRegistry:
     def forget(self, cache: ObjectCache, key: Hashable) -> None:
         self._order.pop((cache.name, key), None)
 
-    def make_room(self, size: int) -> None:
-        """Evict least recently used entries until ``size`` more bytes fit above the reserve."""
-        evicted = False
-        while self._order and self._memory() - size < self.reserve:
-            (name, key), _ = self._order.popitem(last=False)
-            self.debug(f"evicting {key!r} from cache {name!r} to free memory")
-            self._caches[name]._entries.pop(key, None)
-            evicted = True
+    def make_room(self, size: int, device: str = "cpu") -> None:
+        """Evict least recently used entries living on ``device`` until ``size`` more bytes
+        fit there above the reserve."""
+        while self._memory(device) - size < self.reserve and (oldest := next((
+                (name, key) for name, key in self._order
+                if _device_of(self._caches[name]._entries[key].value) == device), None)):
+            self.debug(f"evicting {oldest[1]!r} from cache {oldest[0]!r} to free memory on "
+                       f"{device}")
+            del self._order[oldest]
+            self._caches[oldest[0]]._entries.pop(oldest[1], None)
             gc.collect()
-        if evicted:
-            gc.collect()
+            if device != "cpu":  # give the freed blocks back to the driver
+                getattr(__import__("torch"), device.split(":")[0]).empty_cache()
 
     def clear(self, names: list[str] | None = None) -> None:
         for name in names or list(self._caches):

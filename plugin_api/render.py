@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import enum
 import warnings
+import weakref
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -24,6 +25,7 @@ __all__ = [
     "Job",
     "Mode",
     "ModelSource",
+    "ModuleSharing",
     "ObjectCache",
     "RenderContext",
     "RenderRequest",
@@ -171,13 +173,84 @@ class Job:
 class ObjectCache(Protocol):
     """A named in-memory cache of expensive objects (pipelines, sub-models)."""
 
-    def get_or_create(self, key: Any, create: Any, *, size: int | None = None) -> Any:
+    def get_or_create(self, key: Any, create: Any, *, size: int | None = None,
+                      device: str = "cpu") -> Any:
         """The object cached under ``key``, or ``create()`` cached with an estimated
-        ``size`` in bytes (used to evict older entries when memory runs short)."""
+        ``size`` in bytes. Before creating, older entries living on ``device`` (where the
+        new object will be: ``cuda:1`` ...) are evicted while that device is short of
+        memory; each entry's device is read from its ``device`` attribute when needed."""
+
+
+class ModuleSharing:
+    """Pipeline modules handed from one invocation of a config script to the next.
+
+    The kernel keeps one per script session (the ``sharing`` of a
+    :class:`~dgenerate.plugin_api.DirectiveContext`): it calls :meth:`loaded` with the
+    main pipeline each job of an invocation runs on, and :meth:`begin_invocation` when an
+    invocation starts, which hands the modules queued with :meth:`use` to that invocation
+    alone (:attr:`current`, what ``RenderContext.shared_modules()`` returns). The
+    ``\\save_modules`` and ``\\use_modules`` directives work through it.
+
+    The last pipeline is held weakly where it can be: the ``pipeline`` object cache
+    owns it, so ``\\clear_object_cache`` still frees its memory.
+    """
+
+    def __init__(self) -> None:
+        #: how many invocations have started
+        self.invocations = 0
+        #: the modules the running invocation loads its main pipeline with, by name
+        self.current: dict[str, Any] = {}
+        self._queued: tuple[str | None, dict[str, Any]] | None = None
+        self._pipeline: Any = None
+
+    def loaded(self, pipeline: Any) -> None:
+        """Record the main pipeline of the running invocation."""
+        try:
+            self._pipeline = weakref.ref(pipeline)
+        except TypeError:  # objects without weak references are held as they are
+            self._pipeline = lambda: pipeline
+
+    @property
+    def pipeline_recorded(self) -> bool:
+        """Whether the last invocation recorded a pipeline (it may be freed since)."""
+        return self._pipeline is not None
+
+    @property
+    def last_pipeline(self) -> Any:
+        """The main pipeline of the last invocation; None when it loaded none, or when the
+        object caches released it since."""
+        return None if self._pipeline is None else self._pipeline()
+
+    def begin_invocation(self) -> None:
+        """An invocation starts: it takes the queued modules; no pipeline is recorded yet."""
+        self.invocations += 1
+        self._pipeline = None
+        self.current = self._queued[1] if self._queued else {}
+        self._queued = None
+
+    def use(self, modules: Mapping[str, Any], name: str | None = None) -> None:
+        """Queue ``modules`` (by pipeline component name) for the next invocation; ``name``
+        says where they come from (the ``\\use_modules`` variable)."""
+        self._queued = (name, dict(modules))
+
+    @property
+    def queued_name(self) -> str | None:
+        """The name given with the queued modules (None when none are queued)."""
+        return self._queued[0] if self._queued else None
+
+    def cancel(self) -> None:
+        """Forget the queued modules."""
+        self._queued = None
 
 
 class RenderContext(PluginContext, Protocol):
     """Kernel services available to a model type while it renders."""
+
+    def shared_modules(self) -> Mapping[str, Any]:
+        """Modules to load the main pipeline with instead of loading them (by pipeline
+        component name: ``{"vae": ..., "text_encoder": ...}``), handed to this invocation
+        by ``\\use_modules`` in a config script; empty otherwise. Options that give a
+        sub-model explicitly (``--vae`` ...) take precedence over them."""
 
     def cache(self, name: str) -> ObjectCache:
         """The named cache (``pipeline``, ``unet``, ``vae``, ``text_encoder`` ...)."""

@@ -116,7 +116,7 @@ def test_a_failing_event_handler_is_reported(tiny_sd: Path, tmp_path: Path) -> N
 
 def test_eviction_when_memory_runs_short() -> None:
     free = {"bytes": 10_000}
-    registry = CacheRegistry(reserve=1_000, memory=lambda: free["bytes"])
+    registry = CacheRegistry(reserve=1_000, memory=lambda device: free["bytes"])
     pipelines, vaes = registry.cache("pipeline"), registry.cache("vae")
     pipelines.get_or_create("a", lambda: "A", size=4_000)
     vaes.get_or_create("v", lambda: "V", size=1_000)
@@ -130,9 +130,32 @@ def test_eviction_when_memory_runs_short() -> None:
 
     original_memory = registry._memory
     evictions = iter([4_500, 5_500])  # after evicting "v", enough is free
-    registry._memory = lambda: next(evictions, 6_000)
+    registry._memory = lambda device: next(evictions, 6_000)
     pipelines.get_or_create("b", make_room_check, size=4_000)
     registry._memory = original_memory
     assert calls == [(True, False)]  # the least recently used entry went first
     assert "b" in pipelines and "a" in pipelines
     assert pipelines.misses == 2 and pipelines.hits == 1
+
+
+class _OnDevice:
+    def __init__(self, device: str) -> None:
+        self.device = device
+
+
+def test_eviction_counts_memory_on_the_device_objects_live_on() -> None:
+    free = {"cpu": 10_000, "cuda:0": 10_000}
+    registry = CacheRegistry(reserve=1_000, memory=lambda device: free[device])
+    pipelines = registry.cache("pipeline")
+    gpu = pipelines.get_or_create("gpu", lambda: _OnDevice("cuda"), size=5_000, device="cuda")
+    pipelines.get_or_create("host", lambda: _OnDevice("cpu"), size=5_000)
+    assert gpu.device == "cuda" and len(pipelines) == 2
+    free["cuda:0"] = 2_000  # the GPU is short: only the object living there may go
+    evicted = iter([2_000, 9_000])
+    registry._memory = lambda device: next(evicted) if device == "cuda:0" else free[device]
+    pipelines.get_or_create("gpu2", lambda: _OnDevice("cuda:0"), size=3_000, device="cuda:0")
+    assert "gpu" not in pipelines and "host" in pipelines and "gpu2" in pipelines
+    # the host short of memory with nothing evictable there: the GPU objects stay
+    registry._memory = lambda device: 500 if device == "cpu" else 9_000
+    pipelines.get_or_create("host2", lambda: _OnDevice("cpu"), size=100)
+    assert "gpu2" in pipelines and "host" not in pipelines and "host2" in pipelines

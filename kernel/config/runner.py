@@ -135,7 +135,7 @@ class ConfigRunner:
         """A context for one invocation, sharing this session's caches."""
         return KernelContext(self.manager, verbose=self.verbose if verbose is None else verbose,
                              offline_mode=self.offline_mode, caches=self.context.caches,
-                             web_cache=self.context.web_cache)
+                             web_cache=self.context.web_cache, sharing=self.context.sharing)
 
     @property
     def renderer(self) -> Any:
@@ -257,4 +257,5 @@ class ConfigRunner:
         if self._invoke is None:
             raise DgenerateError("this runner cannot run dgenerate invocations")
         verbose = self.verbose or "-v" in arguments or "--verbose" in arguments
+        self.context.sharing.begin_invocation()
         self._invoke(self.kernel_context(verbose), arguments)

@@ -6,10 +6,11 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from dgenerate.plugin_api.args import ArgSpec
+from dgenerate.plugin_api.render import ModuleSharing
 from dgenerate.plugin_api.specs import Category, PluginSpec
 
 from .manager import PluginManager
@@ -33,8 +34,10 @@ class KernelContext:
     """
 
     def __init__(self, manager: PluginManager, *, verbose: bool = False,
-                 offline_mode: bool = False, caches: Any = None, web_cache: Any = None) -> None:
+                 offline_mode: bool = False, caches: Any = None, web_cache: Any = None,
+                 sharing: ModuleSharing | None = None) -> None:
         self.manager = manager
+        self.sharing = sharing or ModuleSharing()  # \save_modules, \use_modules
         self._verbose = verbose
         self._offline_mode = offline_mode
         self._caches = caches
@@ -98,6 +101,9 @@ class KernelContext:
 
     def cache(self, name: str) -> Any:
         return self.caches.cache(name)
+
+    def shared_modules(self) -> Mapping[str, Any]:
+        return self.sharing.current
 
     def fetch(self, url: str) -> str:
         return self.web_cache.fetch(url)

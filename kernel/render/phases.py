@@ -68,6 +68,7 @@ class JobRunner:
             pipeline = self.context.cache("pipeline").get_or_create(
                 model_type.load_key(job), lambda: model_type.load(job),
                 size=model_type.load_size(job))
+        self.context.sharing.loaded(pipeline)  # the main pipeline, for \save_modules
         with blamed(self.spec):
             arguments = model_type.call_arguments(job, pipeline)
         applied: list[tuple[PluginSpec, Any]] = []

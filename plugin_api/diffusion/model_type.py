@@ -32,6 +32,7 @@ from .devices import resolve_device, resolve_dtype
 from .loading import disk_size, load_pipeline
 from .quiet import quiet_libraries
 from .schedulers import build_scheduler, check_scheduler_uri, compatible_names, scheduler_arguments
+from .sharing import accepted_modules, describe_sharing, offered_modules, sharing_key
 from .sigmas import resolve_sigmas
 from .sources import ResolvedModel, resolve_model
 
@@ -164,10 +165,22 @@ class DiffusersModelType(ModelType):
                                      f"{self.name}")
             missing = sorted(str(mode) for mode in request.modes if mode not in table)
             if missing:
+                hint = ("; give the control images alone: --image-seeds \"control.png\""
+                        if set(table) == {Mode.TXT2IMG} else "")
                 raise DgenerateError(
                     f"{_flag(sub_model)} with --model-type {self.name} works only for "
                     f"{', '.join(sorted(map(str, table)))}, not {', '.join(missing)} (given by "
-                    "--image-seeds)")
+                    f"--image-seeds){hint}")
+            if any(value is not None for value in request.values.get("guidance_rescales") or ()):
+                import inspect
+
+                for mode in sorted(request.modes):
+                    parameters = inspect.signature(pipeline_class(table[mode]).__call__).parameters
+                    if "guidance_rescale" not in parameters:
+                        raise DgenerateError(
+                            f"--guidance-rescales does not work with {_flag(sub_model)} for "
+                            f"{mode} with --model-type {self.name} ({table[mode]} takes no "
+                            "guidance rescale)")
 
     def variants(self, values: Mapping[str, Any]) -> list[tuple[Any, str]]:
         """The given sub-models that ask for a pipeline variant, with the variant."""
@@ -238,7 +251,15 @@ class DiffusersModelType(ModelType):
                 source.quantizer, source.values.get("original_config"),
                 offload_mode(source.values), *self.loading_key(),
                 *((sub_model.slot, sub_model.load_key(source.values))
-                  for sub_model in self.base_sub_models()))
+                  for sub_model in self.base_sub_models()), *sharing_key(self.shared_modules()))
+
+    def shared_modules(self) -> dict[str, Any]:
+        """The modules ``\\use_modules`` shares with this invocation that the base pipeline
+        class takes (``from_pretrained`` keywords that replace loading them)."""
+        offered = offered_modules(self.context)
+        if not offered:
+            return {}
+        return accepted_modules(offered, pipeline_class(self.pipelines[self.base_mode]))
 
     def base_sub_models(self) -> list[Any]:
         """The given sub-models that are part of the base pipeline (not of a variant)."""
@@ -309,16 +330,23 @@ class DiffusersModelType(ModelType):
         source = self.source
         cls = pipeline_class(self.pipelines[self.base_mode])
         target = self.load_target(cls)
-        extra = self.loading_arguments()
+        shared = self.shared_modules()  # \use_modules: the defaults sub-models may replace
+        extra = {**self.loading_arguments(), **shared}
         given = self.base_sub_models()
         supplied: set[str] = set()
+        replaced: dict[str, str] = {}
         for sub_model in given:
             components = sub_model.components(source.values, target)
             supplied.update(components)
             extra.update(components)
-        # parts from the sub-model caches may be shared with other pipelines: attach steps
-        # that change weights in place (fusing LoRAs ...) must change copies of them
-        target = dataclasses.replace(target, shared=frozenset(supplied))
+            replaced.update((name, _flag(sub_model)) for name in components if name in shared)
+        if offered_modules(self.context):
+            self.context.debug(describe_sharing(cls, offered_modules(self.context), shared,
+                                                replaced))
+        # parts from the sub-model caches (or shared by \use_modules) may be shared with
+        # other pipelines: attach steps that change weights in place (fusing LoRAs ...)
+        # must change copies of them
+        target = dataclasses.replace(target, shared=frozenset(supplied | set(shared)))
         pipeline = load_pipeline(
             cls, self.model, dtype=self.dtype, revision=source.revision,
             variant=source.variant, subfolder=source.subfolder, token=source.auth_token,
@@ -335,8 +363,10 @@ class DiffusersModelType(ModelType):
 
     def base(self) -> Any:
         """The loaded base pipeline, from the kernel's ``pipeline`` cache."""
+        # an offloaded pipeline keeps its weights in host memory
+        device = "cpu" if offload_mode(self.source.values) else self.device
         pipeline = self.context.cache("pipeline").get_or_create(
-            self.base_key(), self.load_base, size=disk_size(self.model))
+            self.base_key(), self.load_base, size=disk_size(self.model), device=device)
         if self._original_scheduler is None:
             self._original_scheduler = original_scheduler(pipeline)
         return pipeline
@@ -359,12 +389,18 @@ class DiffusersModelType(ModelType):
         if job.mode is self.base_mode and not variants:
             return base
         components = {}
+        cls = pipeline_class(table[job.mode])
         for sub_model, _ in variants:
-            components.update(sub_model.components(
-                self.source.values, self.load_target(pipeline_class(table[job.mode]))))
+            components.update(sub_model.components(self.source.values, self.load_target(cls)))
+        # the family's extra arguments, where the variant's class takes them (the SDXL adapter
+        # pipeline has no add_watermarker)
+        import inspect
+
+        accepted = inspect.signature(cls.__init__).parameters
+        extra = {key: value for key, value in self.from_pipe_arguments().items()
+                 if key in accepted}
         # from_pipe shares every module with the base: no second copy of the weights
-        return pipeline_class(table[job.mode]).from_pipe(
-            base, **self.from_pipe_arguments(), **components)
+        return cls.from_pipe(base, **extra, **components)
 
     def from_pipe_arguments(self) -> dict[str, Any]:
         """Extra keyword arguments of ``from_pipe`` for the pipelines of the other modes."""

@@ -4,7 +4,10 @@
 The Nth URI fills the Nth text encoder slot of the pipeline (``text_encoder``,
 ``text_encoder_2`` ... in the order of the pipeline class' constructor): ``+`` keeps the
 model's own encoder, ``null`` leaves the slot empty where the pipeline allows it, and the
-slots after the last URI keep the model's own. Every URI is parsed when the request is
+slots after the last URI keep the model's own. A text encoder shared by ``\\use_modules``
+in a config script counts as the model's own: ``+`` (or no entry) keeps it, a URI or
+``null`` replaces it (the model type loads with the shared modules as defaults and lets
+these components override them). Every URI is parsed when the request is
 checked; the slots' classes are compared with the pipeline's before anything loads.
 Loaded encoders are kept in the ``text_encoder`` object cache under their creation
 parameters, so one encoder given to several models loads once.
@@ -232,7 +235,8 @@ def text_encoder_components(entries: Sequence[TextEncoderUri | str] | None, cont
                             cache: str = "text_encoder") -> dict[str, Any]:
     """``from_pretrained`` keywords for the pipeline ``target.pipeline_class``: the loaded
     encoders by slot (from the ``cache`` object cache), None for emptied slots (and their
-    tokenizers). Slots and classes are checked before anything loads."""
+    tokenizers). ``+`` gives nothing: the slot keeps its default (the model's own, or one
+    shared by ``\\use_modules``). Slots and classes are checked before anything loads."""
     if not entries:
         return {}
     slots = pipeline_slots(target.pipeline_class, target.model, target.subfolder)

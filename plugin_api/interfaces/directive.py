@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import MutableMapping, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ..context import PluginContext
+
+if TYPE_CHECKING:
+    from ..render import ModuleSharing
 
 __all__ = ["Directive", "DirectiveContext"]
 
@@ -60,6 +63,11 @@ class DirectiveContext(PluginContext, Protocol):
 
     def cache_names(self) -> list[str]:
         """The names of the in-memory object caches."""
+
+    @property
+    def sharing(self) -> ModuleSharing:
+        """The script's record of the last invocation's main pipeline and the modules
+        queued for the next invocation (``\\save_modules`` / ``\\use_modules``)."""
 
 
 class Directive(Protocol):

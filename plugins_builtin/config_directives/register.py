@@ -48,6 +48,12 @@ _DIRECTIVES = (
      False),
     ("clear_device_cache", "caches", "clear_device_cache", "Release memory cached on GPU "
                                                            "devices (cuda:0 ...).", False),
+    ("save_modules", "modules", "save_modules", "Keep modules of the last invocation's "
+                                                "pipeline in saved_modules[VAR].", False),
+    ("use_modules", "modules", "use_modules", "Load the next invocation's pipeline with the "
+                                              "modules saved in VAR.", False),
+    ("clear_modules", "modules", "clear_modules", "Forget saved modules (all, or those "
+                                                  "named).", False),
     ("help", "help", "help", "Show dgenerate's help, or the help of the named directives.",
      False),
     ("templates_help", "help", "templates_help", "Show template variables with their types "

@@ -4,7 +4,10 @@ text encoders.
 The Nth URI fills the Nth text encoder slot of the pipeline (``text_encoder``,
 ``text_encoder_2`` ... in the order of the pipeline class' constructor): ``+`` keeps the
 model's own encoder, ``null`` leaves the slot empty where the pipeline allows it, and the
-slots after the last URI keep the model's own. The parsing and loading are the diffusion
+slots after the last URI keep the model's own. A text encoder shared by ``\\use_modules``
+in a config script counts as the model's own: ``+`` (or no entry) keeps it, a URI or
+``null`` replaces it (the model type loads with the shared modules as defaults and lets
+these components override them). The parsing and loading are the diffusion
 toolkit's (:mod:`dgenerate.plugin_api.diffusion.text_encoders`), which the SDXL family's
 ``--second-model-text-encoders`` uses too. Loaded encoders are kept in the
 ``text_encoder`` object cache under their creation parameters, so one encoder given to

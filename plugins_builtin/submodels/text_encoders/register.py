@@ -16,8 +16,9 @@ TEXT_ENCODERS = OptionSpec(
          "or a diffusers/transformers folder. Arguments: revision, variant (default "
          "--variant, null for none), subfolder (text_encoder, text_encoder_2 ... in a whole "
          "model) and dtype (default: --dtype). + keeps the model's own text encoder in that "
-         "slot, null leaves the slot empty (where the pipeline allows it); slots after the "
-         "last URI keep their own. --text-encoders help lists the slots of the model.")
+         "slot (or the one \\use_modules shares in a config script), null leaves the slot "
+         "empty (where the pipeline allows it); slots after the last URI keep their own. "
+         "--text-encoders help lists the slots of the model.")
 
 
 @hookimpl
