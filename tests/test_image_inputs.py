@@ -130,16 +130,18 @@ def test_adapter_images_keep_their_own_sizes(toys: Path, tmp_path: Path, media: 
 @pytest.mark.parametrize(("arguments", "message"), [
     (["--toy-nets", "a", "b", "--image-seeds", "{dog}"],
      "gives 1 control images for the 2 models of --toy-nets: give one per model"),
-    (["--image-seeds", "{dog};control={dog}"], "gives control images, which need --toy-nets"),
+    (["--image-seeds", "{dog};control={dog}"], "gives control images, which need --control-nets or "
+                                           "--t2i-adapters or --toy-nets"),
     (["--image-seeds", "{dog}, {dog}"], "several images before ';' are control images, for "
-                                        "--toy-nets; use the images: prefix"),
+                                        "--control-nets or --t2i-adapters or --toy-nets; use "
+                                        "the images: prefix"),
     (["--toy-nets", "a"], "--toy-nets needs control images from --image-seeds"),
     (["--toy-nets", "a", "--image-seeds", "{dog};mask={dog}"],
      "gives 0 control images for the 1 model of --toy-nets"),
     (["--toy-adapters", "x", "--image-seeds", "adapter: {dog}, {dog}"],
      "gives 2 IP adapter image groups for the 1 model of --toy-adapters"),
     (["--image-seeds", "adapter: {dog}"], "gives IP adapter image groups, which need "
-                                          "--toy-adapters"),
+                                          "--ip-adapters or --toy-adapters"),
     (["--toy-nets", "a", "--image-seeds", "{dog}", "--control-image-processors", "invert", "+",
       "invert"], "--control-image-processors: 2 processor chains"),
     (["--image-seeds", "{dog}", "--control-image-processors", "invert"],

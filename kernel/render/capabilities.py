@@ -59,11 +59,10 @@ def assign_image_inputs(seeds: tuple[ImageSeed, ...], given: Sequence[tuple[str,
     each take one input of that part; ``known`` the flags of every such option that
     applies. Once one taking control images is given, the short form's images are its
     control images (``control.png``, ``a.png, b.png``)."""
-    controls = any(part == "control" for part, _, _ in given)
     assigned = []
     for seed in seeds:
-        if controls and seed.images and not (seed.control or seed.masks or seed.batched
-                                             or seed.latents):
+        if any(part == "control" for part, _, _ in given) and seed.images and not (
+                seed.control or seed.masks or seed.batched or seed.latents):
             seed = dataclasses.replace(seed, images=(), control=seed.images)
         if len(seed.images) > 1 and not seed.batched:
             takers = " or ".join(known.get("control", ())) or "a model that takes them"
@@ -76,12 +75,10 @@ def assign_image_inputs(seeds: tuple[ImageSeed, ...], given: Sequence[tuple[str,
             if count and not takers and known.get(part):
                 raise DgenerateError(f"image seed {seed.text!r} gives {_WHAT[part]}, which "
                                      f"need {' or '.join(known[part])}")
-            for flag, models in takers:
-                if count != models:
-                    raise DgenerateError(
-                        f"image seed {seed.text!r} gives {count} {_WHAT[part]} for the "
-                        f"{models} model{'s' if models != 1 else ''} of {flag}: give one "
-                        "per model")
+            for flag, models in (taker for taker in takers if taker[1] != count):
+                raise DgenerateError(f"image seed {seed.text!r} gives {count} {_WHAT[part]} "
+                                     f"for the {models} model{'s' if models != 1 else ''} of "
+                                     f"{flag}: give one per model")
         assigned.append(seed)
     for part, flag, _ in given[:1] if not seeds else ():
         raise DgenerateError(f"{flag} needs {_WHAT[part]} from --image-seeds")

@@ -48,19 +48,15 @@ class SeedInputs:
         return Size(*sized[0].size) if sized else None
 
 
-def _not_yet(seed: ImageSeed, what: str) -> DgenerateError:
-    return DgenerateError(f"image seed {seed.text!r}: {what} is not supported yet")
-
-
 def check_supported(seed: ImageSeed) -> None:
     """Fail clearly for the image seed forms whose features are not built yet."""
-    if seed.latents:
-        raise _not_yet(seed, "latents input (latents:, latents=)")
-    if seed.floyd is not None:
-        raise _not_yet(seed, "floyd= (DeepFloyd IF stage images)")
-    for path in (*seed.images, *seed.masks):
-        if is_tensor_file(path):
-            raise _not_yet(seed, f"the tensor file {path!r} as an input image (latents input)")
+    tensors = [path for path in (*seed.images, *seed.masks) if is_tensor_file(path)]
+    for what, given in (("latents input (latents:, latents=)", seed.latents),
+                        ("floyd= (DeepFloyd IF stage images)", seed.floyd is not None),
+                        (f"the tensor file {(tensors or [''])[0]!r} as an input image (latents "
+                         "input)", tensors)):
+        if given:
+            raise DgenerateError(f"image seed {seed.text!r}: {what} is not supported yet")
 
 
 def _is_url(path: str) -> bool:

@@ -291,15 +291,12 @@ def _image_takers(declared: Sequence[DeclaredOption], values: Mapping[str, Any],
     flags of all such options that apply to ``model_type``, by part."""
     given, known = [], {}
     for option in declared:
-        spec = option.spec
-        if option.image_input is None or (spec.model_types and
-                                          model_type not in spec.model_types):
-            continue
-        known.setdefault(option.image_input, []).append(spec.flag)
-        value = values.get(spec.name)
-        if value is not None:
-            count = len(value) if isinstance(value, (tuple, list)) else 1
-            given.append((option.image_input, spec.flag, count))
+        spec, value = option.spec, values.get(option.spec.name)
+        if option.image_input and model_type in (spec.model_types or (model_type,)):
+            known.setdefault(option.image_input, []).append(spec.flag)
+            if value is not None:
+                given.append((option.image_input, spec.flag,
+                              len(value) if isinstance(value, (tuple, list)) else 1))
     return given, known
 
 

@@ -184,9 +184,9 @@ class StableDiffusionXL(_SdxlCommon):
     latents to the refiner, which denoises the rest (cooperative denoising). With
     inpainting, ControlNets or ``--sdxl-refiner-edit`` the main model runs every step and
     the refiner edits its latents as img2img with strength 1 - high noise fraction. The
-    refiner takes
-    the ``--second-model-*`` and ``--sdxl-refiner-*`` options; what it is not given it
-    takes from the main model's job (scheduler, steps, guidance, prompt, guidance rescale).
+    refiner takes the ``--second-model-*`` and ``--sdxl-refiner-*`` options; what it is
+    not given it takes from the main model's job (scheduler, steps, guidance, prompt,
+    guidance rescale).
 
     ``--model-cpu-offload`` / ``--model-sequential-offload`` (and their ``-2`` forms for
     the refiner) do nothing on the CPU device, where the weights already are.
@@ -383,8 +383,10 @@ class StableDiffusionXL(_SdxlCommon):
 
     def refiner(self) -> Any:
         """The refiner pipeline, from the kernel's ``pipeline`` cache."""
+        offloaded = offload_mode(self.source.values, "second_model", _SECOND_OFFLOAD_FLAGS)
         return self.context.cache("pipeline").get_or_create(
-            self.refiner_key(), self.load_refiner, size=disk_size(self.refiner_model))
+            self.refiner_key(), self.load_refiner, size=disk_size(self.refiner_model),
+            device="cpu" if offloaded else self.device)
 
     def load(self, job: Job) -> Any:
         pipeline = super().load(job)

@@ -1,0 +1,1 @@
+"""IP adapters (``--ip-adapters``) and the image encoder they use (``--image-encoder``)."""
