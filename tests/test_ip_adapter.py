@@ -244,8 +244,9 @@ def test_with_controlnets_and_t2i_adapters(tiny_sd: Path, sd_adapters: dict[str,
     t2i = build_t2i_adapter(tmp_path / "t2i")
     stderr = fails(str(tiny_sd), *COMMON_ARGS, "--t2i-adapters", str(t2i), "--ip-adapters",
                    str(sd_adapters["file"]), "--image-seeds", f"adapter: {DOG};control={HORSE}",
-                   "--output-path", str(tmp_path / "x"))
-    assert "StableDiffusionAdapterPipeline, which takes no IP adapter images" in stderr
+                   "--output-path", str(tmp_path / "x"), "--dry-run")  # refused before loading
+    assert ("--ip-adapters does not work with --t2i-adapters for txt2img with --model-type sd: "
+            "its pipeline StableDiffusionAdapterPipeline takes no ip_adapter_image") in stderr
 
 
 # -------------------------------------------------------------------- other families

@@ -151,6 +151,26 @@ class DiffusersModelType(ModelType):
         for sub_model in self.sub_models():
             sub_model.check(request.values, self.name)
         self._check_variants(request)
+        self._check_call_parameters(request)
+
+    def _check_call_parameters(self, request: RenderRequest) -> None:
+        """Every pipeline the request may run takes the call parameters of the given
+        sub-models (an IP adapter cannot steer a pipeline that has no ip_adapter_image)."""
+        import inspect
+
+        variants = self.variants(request.values)
+        table = self.variant_pipelines.get(variants[0][1], {}) if variants else self.pipelines
+        given = [sub_model for sub_model in self.sub_models() if sub_model.call_parameters
+                 and sub_model.given(request.values)]
+        for mode in sorted(request.modes & set(table)) if given else ():
+            accepted = inspect.signature(pipeline_class(table[mode]).__call__).parameters
+            for sub_model in given:
+                missing = [name for name in sub_model.call_parameters if name not in accepted]
+                if missing:
+                    also = f" with {_flag(variants[0][0])}" if variants else ""
+                    raise DgenerateError(
+                        f"{_flag(sub_model)} does not work{also} for {mode} with --model-type "
+                        f"{self.name}: its pipeline {table[mode]} takes no {missing[0]}")
 
     def _check_variants(self, request: RenderRequest) -> None:
         """One pipeline variant at most, one the family has, in the modes it has."""

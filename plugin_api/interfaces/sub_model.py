@@ -65,6 +65,9 @@ class SubModel(abc.ABC):
 
     #: set by the kernel from the spec: the names of this kind's options
     option_names: tuple[str, ...] = ()
+    #: pipeline call parameters :meth:`call_arguments` passes (``ip_adapter_image`` ...): a
+    #: toolkit family refuses, before loading, a pipeline that would run without them
+    call_parameters: tuple[str, ...] = ()
 
     def check(self, values: Mapping[str, Any], model_type: str) -> None:  # noqa: B027
         """Refuse values that cannot work (URI arguments ...) before anything loads."""

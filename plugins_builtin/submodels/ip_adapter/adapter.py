@@ -171,6 +171,9 @@ class IPAdapter(SubModel):
     file or URL takes only ``scale``).
     """
 
+    #: the pipelines that may run must take the images (the SD T2I adapter pipeline does not)
+    call_parameters = ("ip_adapter_image",)
+
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._sources: dict[str, AdapterSource] = {}
