@@ -153,6 +153,13 @@ def test_the_other_classes(tiny_sd: Path, vaes: Vaes, tmp_path: Path) -> None:
                           f"AsymmetricAutoencoderKL;{vaes.asymmetric}")
     assert not np.array_equal(tiny, plain) and not np.array_equal(asymmetric, plain)
     assert not np.array_equal(tiny, asymmetric)
+    # the img2img and inpaint pipelines get the VAE too, whatever its class
+    seed = str(MEDIA / "horse1.jpg") + ";64"
+    own = rendered(tiny_sd, tmp_path / "own_img2img", "--image-seeds", seed)
+    for vae in (f"AutoencoderTiny;model={vaes.tiny}", f"AsymmetricAutoencoderKL;{vaes.asymmetric}"):
+        edited = rendered(tiny_sd, tmp_path / vae.split(";")[0], "--vae", vae,
+                          "--image-seeds", seed)
+        assert not np.array_equal(edited, own)
 
 
 @pytest.fixture

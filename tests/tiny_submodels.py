@@ -241,6 +241,23 @@ def build_vae_asymmetric(folder: Path, *, seed: int = 8) -> Path:
     return _readable_tree(folder)
 
 
+def build_vae_consistency(folder: Path, *, seed: int = 9) -> Path:
+    """A random ConsistencyDecoderVAE with tiny_sd's latent space: its encoder has 4 levels
+    (8 pixels per latent) and 4 latent channels (the class normalizes exactly 4); its
+    decoder is a 2-level UNet2DModel at full resolution."""
+    import torch
+    from diffusers import ConsistencyDecoderVAE
+
+    torch.manual_seed(seed)
+    ConsistencyDecoderVAE(
+        encoder_block_out_channels=(8,) * 4, encoder_layers_per_block=1,
+        encoder_norm_num_groups=4, decoder_block_out_channels=(8, 16),
+        decoder_down_block_types=("ResnetDownsampleBlock2D",) * 2,
+        decoder_up_block_types=("ResnetUpsampleBlock2D",) * 2, decoder_layers_per_block=1,
+        decoder_norm_num_groups=4, sample_size=64).save_pretrained(folder)
+    return _readable_tree(folder)
+
+
 def build_combined_sd_file(model: Path, vae_folder: Path, path: Path) -> Path:
     """The tiny SD folder ``model`` with the VAE of ``vae_folder`` saved as one checkpoint in
     the original (LDM) layout: UNet, text encoder and VAE (``first_stage_model.``) together."""

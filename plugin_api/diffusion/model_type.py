@@ -408,15 +408,19 @@ class DiffusersModelType(ModelType):
         base = self.base()
         if job.mode is self.base_mode and not variants:
             return base
-        components = {}
         cls = pipeline_class(table[job.mode])
+        import inspect
+
+        accepted = inspect.signature(cls.__init__).parameters
+        # the base's modules passed on by name: from_pipe drops a module whose class the new
+        # pipeline's type hints do not name (an AutoencoderTiny or ConsistencyDecoderVAE
+        # given to StableDiffusionImg2ImgPipeline)
+        components = {name: module for name, module in base.components.items()
+                      if name in accepted and module is not None}
         for sub_model, _ in variants:
             components.update(sub_model.components(self.source.values, self.load_target(cls)))
         # the family's extra arguments, where the variant's class takes them (the SDXL adapter
         # pipeline has no add_watermarker)
-        import inspect
-
-        accepted = inspect.signature(cls.__init__).parameters
         extra = {key: value for key, value in self.from_pipe_arguments().items()
                  if key in accepted}
         # from_pipe shares every module with the base: no second copy of the weights

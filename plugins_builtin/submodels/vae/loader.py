@@ -46,6 +46,8 @@ CLASSES = ("AutoencoderKL", "AsymmetricAutoencoderKL", "AutoencoderTiny", "Consi
 _SINGLE_FILE_CLASSES = ("AutoencoderKL",)
 #: classes whose decoding cannot be tiled or sliced
 _NO_TILING = ("AsymmetricAutoencoderKL",)
+#: classes that tile and slice their encoding only (they decode whole pictures)
+_ENCODING_TILES_ONLY = ("ConsistencyDecoderVAE",)
 
 ARGUMENTS = (
     ArgSpec(name="model", type=str,
@@ -191,7 +193,8 @@ class Vae(SubModel):
     ``extract=true`` (PATH is a whole model in one file; its VAE is under the key
     prefix ``subfolder``, default ``vae``, or the original layout's
     ``first_stage_model``). A single file takes only model, dtype and extract.
-    AsymmetricAutoencoderKL cannot be used with --vae-tiling or --vae-slicing.
+    AsymmetricAutoencoderKL cannot be used with --vae-tiling or --vae-slicing;
+    ConsistencyDecoderVAE tiles and slices only its encoding (a warning says so).
     """
 
     def uri(self, values: Mapping[str, Any]) -> VaeUri | None:
@@ -209,6 +212,14 @@ class Vae(SubModel):
                 if values.get(name):
                     raise DgenerateError(f"{uri.what}: {uri.cls} cannot decode in tiles or "
                                          f"slices; leave out {flag}")
+        if uri.cls in _ENCODING_TILES_ONLY:
+            flags = [flag for flag, name in (("--vae-tiling", "vae_tiling"),
+                                             ("--vae-slicing", "vae_slicing"))
+                     if values.get(name)]
+            if flags:
+                self.context.warn(f"{uri.what}: {uri.cls} decodes whole pictures; "
+                                  f"{' and '.join(flags)} only apply to its encoding of "
+                                  "input images")
         if uri.is_single_file:
             self._check_single_file(uri)
         elif uri.extract:
