@@ -132,7 +132,7 @@ def test_one_encoder_loads_once_for_two_models(tiny_sd: Path, encoders: Encoders
                                 "'CLIPTextModel'?"),
     (["CLIPTextModel;model=x;revison=main"], "revison"),
     (["CLIPTextModel"], "names no model"),
-    (["CLIPTextModel;model=x.safetensors"], "single-file text encoders are not supported yet"),
+    (["CLIPTextModel;model=x.safetensors"], "a single-file text encoder needs mode="),
     (["CLIPTextModel;model=x;quantizer=bnb"], "quantizer is not supported yet"),
     (["ChatGLMModel;model=x"], "cannot be given yet"),
     (["help", "+"], "takes no other value"),

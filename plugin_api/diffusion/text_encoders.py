@@ -31,6 +31,7 @@ from ..errors import DgenerateError
 from ..interfaces.sub_model import LoadTarget
 from .devices import resolve_dtype
 from .sources import MODEL_FILE_SUFFIXES, resolve_model
+from .text_encoder_modes import MODES, check_mode, load_mode_file, own_config
 
 __all__ = ["CLASSES", "TextEncoderUri", "describe_text_encoders", "parse_text_encoder_uri",
            "parse_text_encoders", "pipeline_slots", "text_encoder_components",
@@ -55,9 +56,9 @@ ARGUMENTS = (
     ArgSpec(name="dtype", type=Literal["auto", "float16", "bfloat16", "float32"] | None,
             default=None, help="the text encoder's precision (default: the model's --dtype)"),
     ArgSpec(name="quantizer", type=str | None, default=None,
-            help="a --quantizer URI (not supported yet for text encoders)"),
+            help="a --quantizer URI quantizing the encoder while it loads (with mode= only)"),
     ArgSpec(name="mode", type=str | None, default=None,
-            help="the layout of a single-file checkpoint (not supported yet)"),
+            help="the architecture of a single-file text encoder: " + ", ".join(MODES)),
 )
 _KEYWORD = re.compile(r"\s*[A-Za-z_][\w-]*\s*=")
 _NO_VARIANT = ("null", "none")
@@ -75,6 +76,8 @@ class TextEncoderUri:
     variant: str | None = None
     subfolder: str | None = None
     dtype: str | None = None
+    quantizer: str | None = None
+    mode: str | None = None
 
     @property
     def what(self) -> str:
@@ -132,19 +135,51 @@ def parse_text_encoder_uri(text: str, context: Any, *,
         if message.startswith(option):
             raise DgenerateError(f"{message.rstrip('.')} (in {option} {text!r})") from None
         raise DgenerateError(f"{option} {text!r}: {message}") from None
-    for refused in ("quantizer", "mode"):
-        if arguments.pop(refused, None) is not None:
-            raise DgenerateError(f"{option} {text!r}: the argument {refused} is not supported "
-                                 "yet")
     arguments.setdefault("model", "")
     uri = TextEncoderUri(text=text, cls=name, option=option, **arguments)
     if not uri.model.strip():
         raise DgenerateError(f"{uri.what} names no model: give model=PATH")
-    if uri.is_single_file:
+    if uri.mode is not None:
+        _check_mode_uri(uri, context)
+    elif uri.quantizer is not None:
+        raise DgenerateError(f"{uri.what}: the argument quantizer is not supported yet for a "
+                             "folder or repository; it is for single files with mode=")
+    elif uri.is_single_file:
         raise DgenerateError(
-            f"{uri.what}: single-file text encoders are not supported yet; give a Hugging "
-            "Face repository id or a folder (with subfolder=text_encoder ... for a whole model)")
+            f"{uri.what}: a single-file text encoder needs mode= (the architecture it holds: "
+            f"{', '.join(MODES)}); a whole-model checkpoint's encoders are not supported yet: "
+            "give a Hugging Face repository id or a folder (with subfolder=text_encoder ...)")
     return uri
+
+
+def _check_mode_uri(uri: TextEncoderUri, context: Any) -> None:
+    """``mode=``: a known mode of the URI's class, for one single file, with the arguments
+    a single file takes; its quantizer exists."""
+    assert uri.mode is not None
+    check_mode(uri.mode, uri.cls, uri.what)
+    if uri.subfolder is not None:
+        raise DgenerateError(f"{uri.what}: mode and subfolder cannot be given together (mode= "
+                             "loads a single file holding one text encoder)")
+    if not uri.is_single_file:
+        raise DgenerateError(f"{uri.what}: mode= is for a single-file text encoder (a "
+                             f".safetensors file, a URL or a blob link); {uri.model!r} is not one")
+    refused = [name for name in ("revision", "variant") if getattr(uri, name) is not None
+               and not (name == "variant" and uri.variant.lower() in _NO_VARIANT)]
+    if refused:
+        raise DgenerateError(f"{uri.what}: a single file takes only the arguments mode, dtype "
+                             f"and quantizer; not {', '.join(refused)}")
+    if uri.quantizer is not None:
+        _quantizer(uri, context, device=None)
+
+
+def _quantizer(uri: TextEncoderUri, context: Any, *, device: str | None) -> Any:
+    from ..specs import Category
+
+    extra = {} if device is None else {"device": device}
+    try:
+        return context.create(Category.QUANTIZER, uri.quantizer, **extra)
+    except DgenerateError as error:
+        raise DgenerateError(f"{uri.what}: quantizer={uri.quantizer!r}: {error}") from None
 
 
 def _class_name(annotation: Any) -> str | None:
@@ -273,17 +308,20 @@ def text_encoder_components(entries: Sequence[TextEncoderUri | str] | None, cont
             if tokenizer in optional:
                 result[tokenizer] = None
         else:
-            result[slot] = _load(entry, context, target, cache)
+            result[slot] = _load(entry, context, target, cache, slot)
     return result
 
 
-def _load(uri: TextEncoderUri, context: Any, target: LoadTarget, cache: str) -> Any:
+def _load(uri: TextEncoderUri, context: Any, target: LoadTarget, cache: str,
+          slot: str = "text_encoder") -> Any:
     try:
         located = resolve_model(uri.model, fetch=context.fetch, token=target.token,
                                 offline=context.offline_mode)
     except DgenerateError as error:
         raise DgenerateError(f"{uri.what}: {error}") from None
     dtype = target.dtype if uri.dtype is None else resolve_dtype(uri.dtype, target.device)
+    if uri.mode is not None:
+        return _load_mode(uri, located, context, target, cache, slot, dtype)
     variant = uri.variant_for(target)
     if located.kind == "folder":
         _check_folder(uri, located.location)
@@ -300,10 +338,42 @@ def _load(uri: TextEncoderUri, context: Any, target: LoadTarget, cache: str) -> 
                                               size=_size(located.location, uri.subfolder))
 
 
+def _load_mode(uri: TextEncoderUri, located: Any, context: Any, target: LoadTarget,
+               cache: str, slot: str, dtype: Any) -> Any:
+    """A single file of the architecture ``mode=`` names, configured like the encoder it
+    replaces (or with the mode's built-in configuration)."""
+    assert uri.mode is not None
+    if located.kind != "file":
+        raise DgenerateError(f"{uri.what}: mode= is for a single-file text encoder; "
+                             f"{located.location!r} is not one")
+    mode = check_mode(uri.mode, uri.cls, uri.what)
+    with _quiet(getattr(context, "verbose", False)):
+        found = own_config(target, slot, uri.cls)
+    # the configuration is part of what the encoder is
+    configured = None if found is None else json.dumps(found[0].to_diff_dict(),
+                                                       sort_keys=True, default=str)
+    key = ("text_encoder", uri.cls, "file", located.location, mode.name, str(dtype),
+           uri.quantizer, configured)
+
+    def create() -> Any:
+        context.debug(f"loading the mode={mode.name} text encoder of {uri.what} from "
+                      f"{located.location!r} ({dtype}), configured by "
+                      + ("dgenerate's built-in configuration" if found is None else found[1]))
+        quantization = None if uri.quantizer is None else _quantizer(
+            uri, context, device=target.device).transformers_config()
+        with _quiet(getattr(context, "verbose", False)):
+            return load_mode_file(uri.what, located.location, mode, uri.cls, found, dtype,
+                                  quantization)
+
+    return context.cache(cache).get_or_create(key, create,
+                                              size=os.path.getsize(located.location))
+
+
 def _uri_key(uri: TextEncoderUri) -> Hashable:
     local = os.path.expanduser(uri.model)
     where = os.path.abspath(local) if os.path.exists(local) else uri.model
-    return (uri.cls, where, uri.revision or "main", uri.variant, uri.subfolder, uri.dtype)
+    return (uri.cls, where, uri.revision or "main", uri.variant, uri.subfolder, uri.dtype,
+            uri.quantizer, uri.mode)
 
 
 def _size(location: str, subfolder: str | None) -> int:
