@@ -133,7 +133,9 @@ def test_one_encoder_loads_once_for_two_models(tiny_sd: Path, encoders: Encoders
     (["CLIPTextModel;model=x;revison=main"], "revison"),
     (["CLIPTextModel"], "names no model"),
     (["CLIPTextModel;model=x.safetensors"], "a single-file text encoder needs mode="),
-    (["CLIPTextModel;model=x;quantizer=bnb"], "quantizer is not supported yet"),
+    (["CLIPTextModel;model=x;quantizer=nothing"], "quantizer='nothing'"),
+    (["CLIPTextModel;model=x.safetensors;quantizer=nothing"],
+     "a single file is quantized only with mode="),
     (["ChatGLMModel;model=x"], "cannot be given yet"),
     (["help", "+"], "takes no other value"),
 ])
@@ -208,3 +210,47 @@ def test_the_sdxl_refiner_takes_text_encoders(tiny_sdxl: Path, tiny_sdxl_refiner
     assert "2 text encoders given" in stderr and "sdxl refiner" in stderr
     stderr = failure(str(tiny_sdxl), *SDXL, *run, "-te2", "+")
     assert "--second-model-text-encoders needs --sdxl-refiner" in stderr
+
+
+QUANTIZER = """
+from typing import Annotated
+
+from dgenerate.plugin_api import Arg, Quantizer, QuantizerSpec, hookimpl
+
+
+class Int8(Quantizer):
+    \"\"\"SDNQ int8 weights (diffusers' config object serves transformers too).\"\"\"
+
+    def __init__(self, device: Annotated[str, Arg(hidden=True)] = ""):
+        self.device = device
+
+    def diffusers_config(self):
+        return None
+
+    def transformers_config(self):
+        from diffusers import SDNQConfig
+
+        return SDNQConfig(weights_dtype="int8", minimum_allowed_numel=0,
+                          minimum_allowed_channel_size=0)
+
+
+@hookimpl
+def dgenerate_quantizers():
+    yield QuantizerSpec(name="int8", summary="SDNQ int8.", target=":Int8")
+"""
+
+
+def test_a_quantizer_for_a_folder_text_encoder(tiny_sd: Path, encoders: Encoders,
+                                               tmp_path: Path) -> None:
+    pytest.importorskip("sdnq")
+    plugin = tmp_path / "int8.py"
+    plugin.write_text(QUANTIZER)
+    env = {**BUILTIN_ONLY, "SDNQ_USE_TORCH_COMPILE": "0", "SDNQ_USE_OPENVINO_MM": "0"}
+    other = rendered(tiny_sd, tmp_path / "other", "-te", f"CLIPTextModel;model={encoders.other}")
+    result = run_cli("--plugin-modules", str(plugin), str(tiny_sd), *COMMON, "-v",
+                     "--inference-steps", "2", "--output-path", str(tmp_path / "int8"), "-te",
+                     f"CLIPTextModel;model={encoders.other};quantizer=int8", env=env)
+    assert result.exit_code == 0, result.stderr
+    quantized = picture(tmp_path / "int8").astype(int)
+    # int8 weights: close to the unquantized encoder's picture, yet not the same
+    assert not np.array_equal(quantized, other) and np.abs(quantized - other).mean() < 8

@@ -56,7 +56,8 @@ ARGUMENTS = (
     ArgSpec(name="dtype", type=Literal["auto", "float16", "bfloat16", "float32"] | None,
             default=None, help="the text encoder's precision (default: the model's --dtype)"),
     ArgSpec(name="quantizer", type=str | None, default=None,
-            help="a --quantizer URI quantizing the encoder while it loads (with mode= only)"),
+            help="a --quantizer URI quantizing the encoder while it loads (a repository, a "
+                 "folder, or a single file with mode=)"),
     ArgSpec(name="mode", type=str | None, default=None,
             help="the architecture of a single-file text encoder: " + ", ".join(MODES)),
 )
@@ -141,9 +142,11 @@ def parse_text_encoder_uri(text: str, context: Any, *,
         raise DgenerateError(f"{uri.what} names no model: give model=PATH")
     if uri.mode is not None:
         _check_mode_uri(uri, context)
+    elif uri.quantizer is not None and uri.is_single_file:
+        raise DgenerateError(f"{uri.what}: a single file is quantized only with mode= (the "
+                             "architecture it holds)")
     elif uri.quantizer is not None:
-        raise DgenerateError(f"{uri.what}: the argument quantizer is not supported yet for a "
-                             "folder or repository; it is for single files with mode=")
+        _quantizer(uri, context, device=None)
     elif uri.is_single_file:
         raise DgenerateError(
             f"{uri.what}: a single-file text encoder needs mode= (the architecture it holds: "
@@ -326,13 +329,15 @@ def _load(uri: TextEncoderUri, context: Any, target: LoadTarget, cache: str,
     if located.kind == "folder":
         _check_folder(uri, located.location)
     key = ("text_encoder", uri.cls, located.kind, located.location, uri.revision or "main",
-           variant, uri.subfolder, str(dtype))
+           variant, uri.subfolder, str(dtype), uri.quantizer)
 
     def create() -> Any:
         context.debug(f"loading the text encoder of {uri.what} from {located.location!r} "
                       f"({dtype})")
+        quantization = None if uri.quantizer is None else _quantizer(
+            uri, context, device=target.device).transformers_config()
         return _load_pretrained(uri, located, dtype, variant, target,
-                                getattr(context, "verbose", False))
+                                getattr(context, "verbose", False), quantization)
 
     return context.cache(cache).get_or_create(key, create,
                                               size=_size(located.location, uri.subfolder))
@@ -422,13 +427,15 @@ def _quiet(verbose: bool) -> Iterator[None]:
 
 
 def _load_pretrained(uri: TextEncoderUri, located: Any, dtype: Any, variant: str | None,
-                     target: LoadTarget, verbose: bool) -> Any:
+                     target: LoadTarget, verbose: bool, quantization: Any = None) -> Any:
     import transformers
 
     from .loading import hub_offline
 
     cls = getattr(transformers, uri.cls)
     options: dict[str, Any] = {"local_files_only": target.offline}
+    if quantization is not None:
+        options["quantization_config"] = quantization
     if uri.subfolder:
         options["subfolder"] = uri.subfolder
     if located.kind == "hub":
