@@ -196,6 +196,24 @@ def test_sdxl_txt2img(tiny_sdxl: Path, tiny_sdxl_lora: Path, tmp_path: Path) -> 
     assert np.array_equal(pixels(tmp_path / "scale0"), pixels(tmp_path / "none"))
 
 
+def test_sdxl_kohya_files_with_both_text_encoders(tiny_sdxl: Path, tmp_path: Path) -> None:
+    from .tiny_submodels import build_lora_kohya
+
+    full = build_lora_kohya(tiny_sdxl, tmp_path / "kohya-sdxl.safetensors", seed=4)
+    encoders = build_lora_kohya(tiny_sdxl, tmp_path / "kohya-te.safetensors", seed=4,
+                                unet=False)
+    sdxl = "--model-type sdxl"
+    script(tmp_path, tiny_sdxl, {"none": sdxl, "full": f"{sdxl} --loras {q(full)}",
+                                 "te": f"{sdxl} --loras {q(encoders)}",
+                                 "te0": f"{sdxl} --loras {q(encoders, 'scale=0')}"})
+    none = pixels(tmp_path / "none")
+    assert not np.array_equal(pixels(tmp_path / "full"), none)
+    # lora_te1_/lora_te2_ keys alone reach both text encoders and change the picture
+    assert not np.array_equal(pixels(tmp_path / "te"), none)
+    assert not np.array_equal(pixels(tmp_path / "te"), pixels(tmp_path / "full"))
+    assert np.array_equal(pixels(tmp_path / "te0"), none)
+
+
 def test_kolors(tiny_kolors: Path, tmp_path: Path) -> None:
     from .tiny_submodels import build_lora
 

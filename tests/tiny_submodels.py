@@ -134,20 +134,24 @@ def build_lora(model: Path, folder: Path, *, seed: int = 0, rank: int = 4, std: 
 
 
 def build_lora_kohya(model: Path, path: Path, *, seed: int = 1, rank: int = 4,
-                     std: float = 0.3, alpha: float = 2.0) -> Path:
-    """A kohya (sd-scripts) format LoRA for the tiny SD folder ``model``: ``lora_unet_*`` and
-    ``lora_te_*`` keys with ``lora_down``/``lora_up``/``alpha``. Saved as safetensors, or
-    with torch.save when ``path`` does not end in .safetensors."""
+                     std: float = 0.3, alpha: float = 2.0, unet: bool = True) -> Path:
+    """A kohya (sd-scripts) format LoRA for the tiny SD or SDXL folder ``model``:
+    ``lora_unet_*`` (unless not ``unet``) and ``lora_te_*`` keys (SDXL: ``lora_te1_*`` and
+    ``lora_te2_*``) with ``lora_down``/``lora_up``/``alpha``. Saved as safetensors, or with
+    torch.save when ``path`` does not end in .safetensors."""
     import torch
     from safetensors.torch import save_file
 
     generator = torch.Generator().manual_seed(seed)
     tensors: dict[str, torch.Tensor] = {}
-    for component, prefix in (("unet", "lora_unet_"), ("text_encoder", "lora_te_")):
+    sdxl = (model / "text_encoder_2").is_dir()
+    parts = [("text_encoder", "lora_te1_"), ("text_encoder_2", "lora_te2_")] if sdxl else [
+        ("text_encoder", "lora_te_")]
+    for component, prefix in [("unet", "lora_unet_")] * unet + parts:
         pattern = _lora_components(model)[component]
         for module, down, up in _lora_pairs(_lora_targets(model, component, pattern),
                                             generator, rank, std):
-            if component == "text_encoder" and not module.startswith("text_model."):
+            if component != "unet" and not module.startswith("text_model."):
                 module = "text_model." + module  # kohya names the 4.x CLIP layout
             name = prefix + module.replace(".", "_")
             tensors[f"{name}.lora_down.weight"] = down.contiguous()
