@@ -216,17 +216,17 @@ def _t5_weights(checkpoint: Mapping[str, Any], mode: Mode, what: str,
 
 
 def _check_fits(state: Mapping[str, Any], expected: Mapping[str, tuple[int, ...]],
-                what: str, where: str, mode: Mode, configured: str) -> None:
-    fits = f"the {mode.name} configuration of {configured}"
+                what: str, where: str, fits: str, nothing: str,
+                other: str = "another architecture or size than mode= says?") -> None:
+    """``state`` has exactly the names and shapes of ``expected``: ``fits`` names the
+    configuration, ``nothing`` is the error when ``state`` is empty."""
     if not state:
-        raise DgenerateError(f"{what}: {where} holds no {mode.about} weights in a layout "
-                             f"known for mode={mode.name}")
+        raise DgenerateError(f"{what}: {nothing}")
     for key, shape in expected.items():
         if key in state and tuple(state[key].shape) != shape:
             raise DgenerateError(
                 f"{what}: the weights of {where} do not fit {fits}: {key!r} has the shape "
-                f"{list(state[key].shape)}, and {list(shape)} in that configuration (another "
-                "architecture or size than mode= says?)")
+                f"{list(state[key].shape)}, and {list(shape)} in that configuration ({other})")
     missing = [key for key in expected if key not in state]
     if missing:
         raise DgenerateError(f"{what}: {where} lacks {len(missing)} weights of {fits}, such "
@@ -241,7 +241,6 @@ def load_mode_file(what: str, location: str, mode: Mode, cls_name: str, config_f
                    dtype: Any, quantization: Any = None) -> Any:
     """The text encoder in the single file ``location``: built from ``config_found`` (from
     :func:`own_config`) or the mode's built-in configuration; the weights must fit it."""
-    import torch
     import transformers
     from diffusers.loaders.single_file_utils import load_single_file_checkpoint
 
@@ -260,14 +259,36 @@ def load_mode_file(what: str, location: str, mode: Mode, cls_name: str, config_f
         state = _t5_weights(checkpoint, mode, what, where)
     else:
         state = _clip_weights(checkpoint, mode, cls_name, config, what, where)
+    state = fit_state(cls, config, state, clip=mode.family != "t5-xxl")
+    _check_fits(state, expected_shapes(cls, config), what, where,
+                f"the {mode.name} configuration of {configured}",
+                f"{where} holds no {mode.about} weights in a layout known for mode={mode.name}")
+    return build_encoder(cls, config, state, dtype, quantization, what=what,
+                         failure=f"cannot load the mode={mode.name} text encoder from {where}")
+
+
+def expected_shapes(cls: Any, config: Any) -> dict[str, tuple[int, ...]]:
+    """The names and shapes of the weights of ``cls(config)`` (built on the meta device)."""
+    import torch
+
     with torch.device("meta"):
         expected = {key: tuple(value.shape) for key, value in cls(config).state_dict().items()}
     expected.pop("text_model.embeddings.position_ids", None)
     expected.pop("embeddings.position_ids", None)
-    if mode.family != "t5-xxl" and not any(key.startswith("text_model.") for key in expected):
-        # this transformers' CLIPTextModel has no text_model wrapper: its names lack the prefix
-        state = {key.removeprefix("text_model."): value for key, value in state.items()}
-    _check_fits(state, expected, what, where, mode, configured)
+    return expected
+
+
+def fit_state(cls: Any, config: Any, state: dict[str, Any], *, clip: bool) -> dict[str, Any]:
+    """CLIP weights named as this transformers' CLIP classes name them (some have no
+    ``text_model`` wrapper, so their names lack that prefix)."""
+    if clip and not any(key.startswith("text_model.") for key in expected_shapes(cls, config)):
+        return {key.removeprefix("text_model."): value for key, value in state.items()}
+    return state
+
+
+def build_encoder(cls: Any, config: Any, state: dict[str, Any], dtype: Any,
+                  quantization: Any = None, *, what: str, failure: str) -> Any:
+    """``cls`` configured by ``config`` with the (checked) weights ``state``."""
     options: dict[str, Any] = {}
     if quantization is not None:
         options["quantization_config"] = quantization
@@ -275,7 +296,6 @@ def load_mode_file(what: str, location: str, mode: Mode, cls_name: str, config_f
         encoder = cls.from_pretrained(None, config=config, state_dict=state, dtype=dtype,
                                       **options)
     except Exception as error:
-        raise DgenerateError(f"{what}: cannot load the mode={mode.name} text encoder from "
-                             f"{where}: {type(error).__name__}: "
+        raise DgenerateError(f"{what}: {failure}: {type(error).__name__}: "
                              f"{' '.join(str(error).split())[:300]}") from error
     return encoder.eval()

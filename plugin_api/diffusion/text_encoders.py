@@ -52,7 +52,9 @@ ARGUMENTS = (
     ArgSpec(name="variant", type=str | None, default=None,
             help="the weights variant; default --variant, null for none"),
     ArgSpec(name="subfolder", type=str | None, default=None,
-            help="the text encoder's folder in the repository or folder"),
+            help="the text encoder's folder in the repository or folder; in a whole-model "
+                 "single file the encoder to take (text_encoder, text_encoder_2 or its key "
+                 "prefix)"),
     ArgSpec(name="dtype", type=Literal["auto", "float16", "bfloat16", "float32"] | None,
             default=None, help="the text encoder's precision (default: the model's --dtype)"),
     ArgSpec(name="quantizer", type=str | None, default=None,
@@ -142,6 +144,8 @@ def parse_text_encoder_uri(text: str, context: Any, *,
         raise DgenerateError(f"{uri.what} names no model: give model=PATH")
     if uri.mode is not None:
         _check_mode_uri(uri, context)
+    elif uri.subfolder is not None and uri.is_single_file:
+        _check_checkpoint_uri(uri)
     elif uri.quantizer is not None and uri.is_single_file:
         raise DgenerateError(f"{uri.what}: a single file is quantized only with mode= (the "
                              "architecture it holds)")
@@ -150,9 +154,29 @@ def parse_text_encoder_uri(text: str, context: Any, *,
     elif uri.is_single_file:
         raise DgenerateError(
             f"{uri.what}: a single-file text encoder needs mode= (the architecture it holds: "
-            f"{', '.join(MODES)}); a whole-model checkpoint's encoders are not supported yet: "
-            "give a Hugging Face repository id or a folder (with subfolder=text_encoder ...)")
+            f"{', '.join(MODES)}); to take an encoder out of a whole-model checkpoint give "
+            "subfolder= (text_encoder or text_encoder_2)")
     return uri
+
+
+def _check_checkpoint_uri(uri: TextEncoderUri) -> None:
+    """``subfolder=`` in a single file: the encoder of a whole-model checkpoint, which
+    takes only dtype besides."""
+    if not uri.subfolder or not uri.subfolder.strip(" ./"):
+        raise DgenerateError(f"{uri.what}: subfolder= names the text encoder to take out of "
+                             "the whole-model checkpoint (text_encoder, text_encoder_2 or its "
+                             "key prefix); it is empty")
+    if uri.quantizer is not None:
+        raise DgenerateError(f"{uri.what}: quantizer cannot be given for a text encoder taken "
+                             "out of a whole-model checkpoint (subfolder= in a single file); "
+                             "quantize a single-file encoder given with mode=, or one in a "
+                             "repository or folder")
+    refused = [name for name in ("revision", "variant") if getattr(uri, name) is not None
+               and not (name == "variant" and uri.variant.lower() in _NO_VARIANT)]
+    if refused:
+        raise DgenerateError(f"{uri.what}: a text encoder taken out of a whole-model "
+                             "checkpoint (subfolder= in a single file) takes only the "
+                             f"arguments subfolder and dtype; not {', '.join(refused)}")
 
 
 def _check_mode_uri(uri: TextEncoderUri, context: Any) -> None:
@@ -325,6 +349,8 @@ def _load(uri: TextEncoderUri, context: Any, target: LoadTarget, cache: str,
     dtype = target.dtype if uri.dtype is None else resolve_dtype(uri.dtype, target.device)
     if uri.mode is not None:
         return _load_mode(uri, located, context, target, cache, slot, dtype)
+    if located.kind == "file" and uri.subfolder is not None:
+        return _load_checkpoint(uri, located, context, target, cache, slot, dtype)
     variant = uri.variant_for(target)
     if located.kind == "folder":
         _check_folder(uri, located.location)
@@ -372,6 +398,33 @@ def _load_mode(uri: TextEncoderUri, located: Any, context: Any, target: LoadTarg
 
     return context.cache(cache).get_or_create(key, create,
                                               size=os.path.getsize(located.location))
+
+
+def _load_checkpoint(uri: TextEncoderUri, located: Any, context: Any, target: LoadTarget,
+                     cache: str, slot: str, dtype: Any) -> Any:
+    """The encoder ``subfolder=`` names inside a whole-model single file, configured like
+    the encoder it replaces (or as its weights' shapes say)."""
+    from .text_encoder_checkpoints import checkpoint_part_size, load_checkpoint_encoder
+
+    assert uri.subfolder is not None
+    with _quiet(getattr(context, "verbose", False)):
+        found = own_config(target, slot, uri.cls)
+    configured = None if found is None else json.dumps(found[0].to_diff_dict(),
+                                                       sort_keys=True, default=str)
+    subfolder = uri.subfolder.strip()
+    key = ("text_encoder", uri.cls, "checkpoint", located.location, subfolder, str(dtype),
+           configured)
+
+    def create() -> Any:
+        context.debug(f"loading the text encoder {subfolder!r} of {uri.what} out of the "
+                      f"whole-model checkpoint {located.location!r} ({dtype}), configured by "
+                      + ("its weights' shapes" if found is None else found[1]))
+        with _quiet(getattr(context, "verbose", False)):
+            return load_checkpoint_encoder(uri.what, located.location, subfolder, uri.cls,
+                                           found, dtype)
+
+    return context.cache(cache).get_or_create(
+        key, create, size=checkpoint_part_size(located.location, subfolder))
 
 
 def _uri_key(uri: TextEncoderUri) -> Hashable:
