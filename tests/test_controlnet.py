@@ -402,7 +402,8 @@ def test_other_mistakes(tiny_sd: Path, tiny_pix2pix: Path, nets: Nets, tmp_path:
                      "--image-seeds", HORSE, *out)
     assert "--control-nets and --t2i-adapters cannot be used together" in stderr
     stderr = failure(str(tiny_sd), "-cn", f"{nets.union};mode=2", "--image-seeds", HORSE, *out)
-    assert "--control-nets does not apply to --model-type sd" in stderr
+    assert ("--control-nets does not apply to --model-type sd: these need its controlnet "
+            "union pipelines, and it has only controlnet, t2i adapter ones") in stderr
     stderr = failure(str(tiny_pix2pix), "--model-type", "pix2pix", "-cn", str(nets.sd),
                      "--image-seeds", HORSE, *out)
     assert "--control-nets does not apply to --model-type pix2pix" in stderr

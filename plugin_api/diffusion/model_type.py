@@ -41,7 +41,13 @@ __all__ = ["DiffusersModelType", "offload_mode", "original_scheduler", "pipeline
 
 
 def pipeline_class(name: str) -> Any:
-    """The diffusers class called ``name`` (imported on first use)."""
+    """The diffusers class called ``name``, or the class ``"package.module:Class"`` (a family's
+    own pipeline); imported on first use."""
+    if ":" in name:
+        import importlib
+
+        module, _, attribute = name.partition(":")
+        return getattr(importlib.import_module(module), attribute)
     import diffusers
 
     cls = getattr(diffusers, name, None)
@@ -181,8 +187,11 @@ class DiffusersModelType(ModelType):
         for sub_model, variant in variants:
             table = self.variant_pipelines.get(variant)
             if table is None:
-                raise DgenerateError(f"{_flag(sub_model)} does not apply to --model-type "
-                                     f"{self.name}")
+                known = ", ".join(name.replace("_", " ") for name in self.variant_pipelines)
+                raise DgenerateError(
+                    f"{_flag(sub_model)} does not apply to --model-type {self.name}"
+                    + (f": these need its {variant.replace('_', ' ')} pipelines, and it has "
+                       f"only {known} ones" if known else ""))
             missing = sorted(str(mode) for mode in request.modes if mode not in table)
             if missing:
                 hint = ("; give the control images alone: --image-seeds \"control.png\""

@@ -20,8 +20,8 @@ def dgenerate_model_types():
         requires=("torch", "diffusers", "sentencepiece"),
         capabilities=Capabilities(modes={Mode.TXT2IMG, Mode.IMG2IMG},
                                   slots={"vae", "unet", "text_encoder", "lora", "ip_adapter",
-                                         "image_encoder"},
-                                  inputs={"adapter"},
+                                         "image_encoder", "controlnet"},
+                                  inputs={"adapter", "control"},
                                   default_size=Size(1024, 1024)),
         options=(VAE_TILING, VAE_SLICING, MODEL_CPU_OFFLOAD, MODEL_SEQUENTIAL_OFFLOAD),
     )
