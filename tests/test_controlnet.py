@@ -418,3 +418,45 @@ def test_guidance_rescale_only_where_the_controlnet_pipeline_takes_it(
             "--model-type sdxl (StableDiffusionXLControlNetPipeline") in stderr
     inpaint = run_cli(*base, "--image-seeds", f"{HORSE};mask={MASK};control={DOG}", env=ENV)
     assert inpaint.exit_code == 0, inpaint.stderr
+
+
+INT8 = '''
+from typing import Annotated
+
+from dgenerate.plugin_api import Arg, Quantizer, QuantizerSpec, hookimpl
+
+
+class Int8(Quantizer):
+    """SDNQ int8 weights, even for the tiny model's small layers."""
+
+    def __init__(self, device: Annotated[str, Arg(hidden=True)] = ""):
+        self.device = device
+
+    def diffusers_config(self):
+        from diffusers import SDNQConfig
+
+        return SDNQConfig(weights_dtype="int8", minimum_allowed_numel=0,
+                          minimum_allowed_channel_size=0)
+
+    def transformers_config(self):
+        return None
+
+
+@hookimpl
+def dgenerate_quantizers():
+    yield QuantizerSpec(name="int8", summary="SDNQ int8.", target=":Int8")
+'''
+
+
+def test_a_quantizer_for_a_controlnet(tiny_sd: Path, nets: Nets, tmp_path: Path) -> None:
+    pytest.importorskip("sdnq")
+    plugin = tmp_path / "int8.py"
+    plugin.write_text(INT8)
+    env = {"SDNQ_USE_TORCH_COMPILE": "0", "SDNQ_USE_OPENVINO_MM": "0"}
+    image = script(tmp_path, tiny_sd, {
+        "cn": f"-cn {nets.sd} --image-seeds {HORSE}",
+        "int8": f"-cn {q(nets.sd, 'quantizer=int8')} --image-seeds {HORSE}",
+    }, "--plugin-modules", str(plugin), env=env)
+    quantized, plain = image["int8"].astype(int), image["cn"].astype(int)
+    # int8 weights: close to the unquantized ControlNet's picture, yet not the same
+    assert not np.array_equal(quantized, plain) and np.abs(quantized - plain).mean() < 8

@@ -375,6 +375,17 @@ def test_a_real_quantization_on_the_cpu(seam: Seams, tiny_sd: Path, tmp_path: Pa
     quantized, plain = pixels(tmp_path / "int8" / NAME), pixels(tmp_path / "plain" / NAME)
     # int8 weights: close to the original, yet not the same
     assert not np.array_equal(quantized, plain) and np.abs(quantized - plain).mean() < 8
+    # the img2img pipeline made from the quantized one keeps its quantized modules (diffusers'
+    # from_pipe would cast them to float32, which quantized modules refuse)
+    seed = ("--image-seeds", str(Path(__file__).parent.parent / "examples/media/horse1.jpg")
+            + ";64")
+    seam.ok(*quick(tiny_sd, tmp_path / "int8-img2img", "--quantizer", "recorder;real=true",
+                   *seed), env={"SDNQ_USE_TORCH_COMPILE": "0", "SDNQ_USE_OPENVINO_MM": "0"})
+    seam.ok(*quick(tiny_sd, tmp_path / "plain-img2img", *seed))
+    (edited,) = names(tmp_path / "int8-img2img")
+    quantized = pixels(tmp_path / "int8-img2img" / edited)
+    plain = pixels(tmp_path / "plain-img2img" / edited)
+    assert not np.array_equal(quantized, plain) and np.abs(quantized - plain).mean() < 8
 
 
 # --------------------------------------------------------------- job executor
@@ -419,3 +430,25 @@ def test_uri_arguments_of_the_seams_are_checked_before_loading(seam: Seams,
     assert "prompt weighter 'swap' has no argument 'promt'" in result.stderr
     assert seam.calls == []
 
+
+
+def test_the_other_modes_keep_the_dtype_of_the_shared_modules(tiny_sd: Path,
+                                                              tmp_path: Path) -> None:
+    import torch
+
+    from dgenerate.kernel.cli.commands import make_plan
+    from dgenerate.kernel.cli.parser import build_parser
+    from dgenerate.kernel.plugins.context import KernelContext
+    from dgenerate.kernel.render.loop import render
+    from dgenerate.plugin_api.testing import isolated_plugin_manager
+
+    context = KernelContext(isolated_plugin_manager())
+    parser = build_parser(context.manager)
+    seed = str(Path(__file__).parent.parent / "examples/media/horse1.jpg") + ";64"
+    for out, extra in (("txt2img", ()), ("img2img", ("--image-seeds", seed))):
+        arguments = quick(tiny_sd, tmp_path / out, "--dtype", "bfloat16", *extra)
+        render(context, make_plan(context, parser, parser.parse_args(arguments)))
+    pipelines = [entry.value for entry in context.cache("pipeline")._entries.values()]
+    assert len(pipelines) == 2 and pipelines[0].unet is pipelines[1].unet
+    # diffusers' from_pipe alone would have cast the shared UNet to float32
+    assert pipelines[0].unet.dtype == torch.bfloat16

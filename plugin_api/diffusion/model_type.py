@@ -14,6 +14,7 @@ module is cheap; it is the ``target`` module of a family that pays for them.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import weakref
 from collections.abc import Callable, Hashable, Mapping
@@ -433,7 +434,7 @@ class DiffusersModelType(ModelType):
         extra = {key: value for key, value in self.from_pipe_arguments().items()
                  if key in accepted}
         # from_pipe shares every module with the base: no second copy of the weights
-        return cls.from_pipe(base, **extra, **components)
+        return _keeping_dtypes(cls).from_pipe(base, **extra, **components)
 
     def from_pipe_arguments(self) -> dict[str, Any]:
         """Extra keyword arguments of ``from_pipe`` for the pipelines of the other modes."""
@@ -602,6 +603,25 @@ def _step_callback(pipeline: Any, progress: Any) -> dict[str, Any]:
     if "callback" in parameters:
         return {"callback": lambda *_: progress.update(1), "callback_steps": 1}
     return {}
+
+
+@functools.cache
+def _keeping_dtypes(cls: Any) -> Any:
+    """``cls`` whose pipelines ignore a dtype given to ``to()``. ``from_pipe`` casts every
+    module of the pipeline it builds to a dtype (float32 unless told): that would recast the
+    modules it shares with the base pipeline (float16 on a GPU, for the base too) and fails
+    for quantized ones. The modules keep the dtypes they were loaded with; moving to a
+    device still works."""
+    import torch
+
+    def to(self: Any, *args: Any, **kwargs: Any) -> Any:
+        kwargs.pop("dtype", None)
+        args = tuple(arg for arg in args if not isinstance(arg, torch.dtype))
+        return cls.to(self, *args, **kwargs) if args or kwargs else self
+
+    return type(cls.__name__, (cls,), {"to": to, "__module__": cls.__module__,
+                                       "__qualname__": cls.__qualname__,
+                                       "__doc__": cls.__doc__})
 
 
 def _flag(sub_model: Any) -> str:
