@@ -55,8 +55,8 @@ def device_memory(device: str) -> int:
 
 def _normalized(device: str) -> str:
     """``cuda`` is ``cuda:0``; mps shares host memory, so it counts as the CPU."""
-    kind = device.split(":")[0]
-    return "cpu" if kind in ("cpu", "mps", "meta") else device if ":" in device else kind + ":0"
+    return "cpu" if device.split(":")[0] in ("cpu", "mps", "meta") else (
+        device if ":" in device else device + ":0")
 
 
 def _device_of(value: Any) -> str:

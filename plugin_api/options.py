@@ -87,6 +87,8 @@ class OptionSpec:
     :param group: the ``--help`` section; by default the plugin's name.
     :param name: the value's name in ``job.values`` and ``last_<name>``; derived
         from the first long flag.
+    :param variable: a second name of its ``last_`` template variable, for scripts
+        written for dgenerate 5.0.0 (``vae_uri``: ``last_vae_uri`` beside ``last_vae``).
     """
 
     flags: tuple[str, ...]
@@ -105,6 +107,7 @@ class OptionSpec:
     reproduce: bool = True
     group: str | None = None
     name: str = ""
+    variable: str = ""
 
     def __post_init__(self) -> None:
         flags = (self.flags,) if isinstance(self.flags, str) else tuple(self.flags)
@@ -121,6 +124,8 @@ class OptionSpec:
             self._fail("a long --name flag is required")
         if not self.name:
             object.__setattr__(self, "name", option_name(longs[0]))
+        if self.variable and not self.variable.isidentifier():
+            self._fail(f"variable {self.variable!r} must be an identifier")
         if not isinstance(self.help, str) or not self.help.strip():
             self._fail("help is required")
         if not callable(self.type):
@@ -154,5 +159,5 @@ class OptionSpec:
         """Whether two declarations describe one option (several plugins may declare
         the same option for their own model types; the kernel merges them)."""
         fields = ("flags", "axis", "switch", "several", "default", "token", "position", "reproduce",
-                  "name", "choices")
+                  "name", "choices", "variable")
         return all(getattr(self, field) == getattr(other, field) for field in fields)

@@ -89,3 +89,21 @@ def test_its_options_apply_where_the_slot_is_declared(tmp_path: Path) -> None:
     checked = run_cli("--plugin-modules", str(plugin), "embedded:shapes", "--toy-scale", "-1",
                       "--output-path", str(tmp_path), "--dry-run", env=env)
     assert checked.exit_code == 1 and "--toy-scale must be above 0" in checked.stderr
+
+
+def test_scripts_of_dgenerate_5_read_the_uris_by_their_old_names(tmp_path: Path) -> None:
+    vae = Path(__file__).parent.parent / "plugin_api/diffusion/embedded/shapes/vae"
+    script = tmp_path / "old.dgen"
+    script.write_text(
+        f'embedded:shapes --vae "AutoencoderKL;model={vae}" --prompts "a red circle" '
+        f"--inference-steps 1 --output-path {tmp_path / 'out'} --dry-run\n"
+        "\\print {{ last_vae_uri == last_vae }} {{ last_vae_uri.split(';')[0] }} "
+        "{{ last_lora_uris }} {{ last_controlnet_uris }} {{ last_ip_adapter_uris }} "
+        "{{ last_t2i_adapter_uris }} {{ last_unet_uri }} {{ last_text_encoder_uris }} "
+        "{{ last_image_encoder_uri }} {{ last_textual_inversion_uris }}\n"
+        "\\templates_help last_second_model_unet_uri last_second_model_text_encoder_uris\n")
+    result = run_cli("--file", str(script))
+    assert result.exit_code == 0, result.stderr
+    assert "True AutoencoderKL None None None None None None None None" in result.stdout
+    assert '"last_second_model_unet_uri"' in result.stdout
+    assert '"last_second_model_text_encoder_uris"' in result.stdout

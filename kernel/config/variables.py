@@ -82,7 +82,8 @@ def invocation_variables(invocation: Any) -> dict[str, Any]:
             value = request.values.get(option.spec.name)
             if isinstance(value, tuple):
                 value = [item for item in value if item is not None]
-            values[f"last_{option.spec.name}"] = value
+            for name in {option.spec.name, option.spec.variable or option.spec.name}:
+                values[f"last_{name}"] = value  # also under the name dgenerate 5.0.0 used
         if not plan.image_seeds:
             values["last_image_seed_strengths"] = []
         values["last_gen_seeds"] = options.gen_seeds
@@ -108,14 +109,15 @@ def _action_type(action: argparse.Action) -> Any:
     return element | None
 
 
-def _option_variables(actions: Iterable[argparse.Action],
-                      exclude: Collection[str]) -> Iterable[TemplateVariable]:
+def _option_variables(actions: Iterable[argparse.Action], exclude: Collection[str],
+                      aliases: dict[str, str]) -> Iterable[TemplateVariable]:
     for action in actions:
         if action.dest in exclude or action.dest == argparse.SUPPRESS:
             continue
         spelling = "/".join(action.option_strings) or action.dest
-        yield TemplateVariable(f"last_{action.dest}", _action_type(action),
-                               f"The value of {spelling} in the last invocation.")
+        for name in dict.fromkeys((action.dest, aliases.get(action.dest) or action.dest)):
+            yield TemplateVariable(f"last_{name}", _action_type(action),
+                                   f"The value of {spelling} in the last invocation.")
 
 
 def template_variables(parser: argparse.ArgumentParser,
@@ -123,6 +125,8 @@ def template_variables(parser: argparse.ArgumentParser,
     """Every declared template variable, sorted by name; ``exclude`` lists option dests
     that are not per-invocation (help listings, ``--version`` ...)."""
     variables = {variable.name: variable for variable in _INJECTED}
-    for variable in _option_variables(parser._actions, exclude):
+    # the last_ names of dgenerate 5.0.0 declared options keep (last_vae_uri beside last_vae)
+    aliases = {option.spec.name: option.spec.variable for option in getattr(parser, "declared", ())}
+    for variable in _option_variables(parser._actions, exclude, aliases):
         variables.setdefault(variable.name, variable)
     return sorted(variables.values(), key=lambda variable: variable.name)

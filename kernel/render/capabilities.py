@@ -65,12 +65,11 @@ def assign_image_inputs(seeds: tuple[ImageSeed, ...], given: Sequence[tuple[str,
                 seed.control or seed.masks or seed.batched or seed.latents):
             seed = dataclasses.replace(seed, images=(), control=seed.images)
         if len(seed.images) > 1 and not seed.batched:
-            takers = " or ".join(known.get("control", ())) or "a model that takes them"
             raise DgenerateError(f"image seed {seed.text!r}: several images before ';' are "
-                                 f"control images, for {takers}; use the images: prefix to "
-                                 "batch img2img inputs")
-        for part, field in (("control", "control"), ("adapter", "adapters")):
-            count = len(getattr(seed, field))
+                                 "control images, for "
+                                 f"{' or '.join(known.get('control', ())) or 'a model taking them'}"
+                                 "; use the images: prefix to batch img2img inputs")
+        for part, count in (("control", len(seed.control)), ("adapter", len(seed.adapters))):
             takers = [(flag, models) for taken, flag, models in given if taken == part]
             if count and not takers and known.get(part):
                 raise DgenerateError(f"image seed {seed.text!r} gives {_WHAT[part]}, which "

@@ -181,10 +181,8 @@ class SeedMedia:
                          before_resize=True)
         control = _process(control, self._control_processors, "--control-image-processors",
                            before_resize=True)
-        resized = [self._resized(image, self._resize, self._aspect, self._align)
-                   for image in images]
-        control = [self._resized(image, self._resize, self._aspect, self._align)
-                   for image in control]
+        resized, control = ([self._resized(image, self._resize, self._aspect, self._align)
+                             for image in listed] for listed in (images, control))
         resized_masks = []
         for index, mask in enumerate(masks):
             size = resized[min(index, len(resized) - 1)].size

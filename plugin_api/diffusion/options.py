@@ -320,13 +320,15 @@ SECOND_MODEL_ORIGINAL_CONFIG = OptionSpec(
     help="The original LDM .yaml config of a single-file checkpoint given as the second model.")
 
 SECOND_MODEL_UNET = OptionSpec(
-    flags=("-un2", "--second-model-unet"), type=model_uri, metavar="UNET_URI",
+    flags=("-un2", "--second-model-unet"),
+    variable="second_model_unet_uri", type=model_uri, metavar="UNET_URI",
     group="second model",
     help="A UNet for the second model (the SDXL refiner) instead of its own, in the syntax of "
          "--unet; its variant and dtype default to the second model's.")
 
 SECOND_MODEL_TEXT_ENCODERS = OptionSpec(
-    flags=("-te2", "--second-model-text-encoders"), type=model_uri, several=True,
+    flags=("-te2", "--second-model-text-encoders"),
+    variable="second_model_text_encoder_uris", type=model_uri, several=True,
     metavar="TEXT_ENCODER_URIS", group="second model",
     help="Text encoders for the second model (the SDXL refiner) instead of its own, in the "
          "syntax of --text-encoders (one URI, + or null per text encoder slot of the refiner; "

@@ -8,7 +8,8 @@ from dgenerate.plugin_api.diffusion.options import model_uri
 DGENERATE_API_VERSION = "0.3"
 
 CONTROL_NETS = OptionSpec(
-    flags=("-cn", "--control-nets"), several=True, type=model_uri, metavar="CONTROLNET_URI",
+    flags=("-cn", "--control-nets"),
+    variable="controlnet_uris", several=True, type=model_uri, metavar="CONTROLNET_URI",
     group="ControlNets",
     help='One or more ControlNets guiding the model, each with one control image from '
          '--image-seeds (in the same order): "PATH;ARGUMENT=VALUE...". PATH is a Hugging '

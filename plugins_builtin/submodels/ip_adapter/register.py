@@ -7,7 +7,8 @@ from dgenerate.plugin_api import OptionSpec, SubModelSpec, hookimpl
 DGENERATE_API_VERSION = "0.3"
 
 IP_ADAPTERS = OptionSpec(
-    flags=("-ipa", "--ip-adapters"), several=True, metavar="IP_ADAPTER_URI",
+    flags=("-ipa", "--ip-adapters"),
+    variable="ip_adapter_uris", several=True, metavar="IP_ADAPTER_URI",
     group="IP adapters",
     help='One or more IP adapters, used together: each steers the picture with its own '
          'group of images from --image-seeds ("adapter: a.png + b.png, c.png" or '
@@ -22,7 +23,8 @@ IP_ADAPTERS = OptionSpec(
          '"h94/IP-Adapter;subfolder=models;weight-name=ip-adapter_sd15.safetensors;scale=0.6".')
 
 IMAGE_ENCODER = OptionSpec(
-    flags=("-ie", "--image-encoder"), metavar="IMAGE_ENCODER_URI", group="IP adapters",
+    flags=("-ie", "--image-encoder"),
+    variable="image_encoder_uri", metavar="IMAGE_ENCODER_URI", group="IP adapters",
     requires=("--ip-adapters",),
     help="The CLIP vision model that turns the IP adapter images into embeddings, instead "
          'of the one found beside the IP adapter weights: "PATH;ARGUMENT=VALUE...". PATH is '

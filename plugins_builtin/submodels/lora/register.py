@@ -5,7 +5,8 @@ from __future__ import annotations
 from dgenerate.plugin_api import OptionSpec, SubModelSpec, hookimpl
 
 LORAS = OptionSpec(
-    flags=("-lra", "--loras"), several=True, metavar="LORA_URI", group="LoRA",
+    flags=("-lra", "--loras"),
+    variable="lora_uris", several=True, metavar="LORA_URI", group="LoRA",
     help='One or more LoRA models, used together: a Hugging Face repository '
          '("owner/name"), a folder, a weights file (.safetensors, .pt, .pth, .bin, .ckpt) or '
          'an http(s) URL of one (downloaded into the web cache). URI arguments, written '

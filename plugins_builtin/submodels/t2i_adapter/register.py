@@ -10,7 +10,8 @@ DGENERATE_API_VERSION = "0.3"
 _GROUP = "T2I adapters"
 
 T2I_ADAPTERS = OptionSpec(
-    flags=("-t2i", "--t2i-adapters"), type=model_uri, several=True, metavar="T2I_ADAPTER_URI",
+    flags=("-t2i", "--t2i-adapters"),
+    variable="t2i_adapter_uris", type=model_uri, several=True, metavar="T2I_ADAPTER_URI",
     group=_GROUP,
     help="One or more T2I adapters that steer txt2img with control images, used together: a "
          "Hugging Face repository id, a diffusers folder, a weights file (.safetensors .pt "

@@ -7,7 +7,8 @@ from dgenerate.plugin_api import OptionSpec, SubModelSpec, hookimpl
 DGENERATE_API_VERSION = "0.3"
 
 TEXT_ENCODERS = OptionSpec(
-    flags=("-te", "--text-encoders"), several=True, metavar="TEXT_ENCODER_URI",
+    flags=("-te", "--text-encoders"),
+    variable="text_encoder_uris", several=True, metavar="TEXT_ENCODER_URI",
     group="model loading",
     help='Text encoders to use instead of the model\'s own, one per text encoder of its '
          'pipeline, in the pipeline\'s order: "CLASS;model=PATH;ARGUMENT=VALUE..." (or '

@@ -8,7 +8,8 @@ from dgenerate.plugin_api.diffusion.options import model_uri
 DGENERATE_API_VERSION = "0.3"
 
 UNET = OptionSpec(
-    flags=("-un", "--unet"), type=model_uri, metavar="UNET_URI", group="model loading",
+    flags=("-un", "--unet"),
+    variable="unet_uri", type=model_uri, metavar="UNET_URI", group="model loading",
     help='The UNet to use instead of the model\'s own: "PATH;ARGUMENT=VALUE...". PATH is a '
          "Hugging Face repository id, a diffusers folder holding the UNet's config.json, a "
          "single weights file (.safetensors .ckpt .pt .pth .bin), a Hugging Face blob link "

@@ -7,7 +7,8 @@ from dgenerate.plugin_api import OptionSpec, SubModelSpec, hookimpl
 DGENERATE_API_VERSION = "0.3"
 
 VAE = OptionSpec(
-    flags=("-vae", "--vae"), metavar="VAE_URI", group="model loading",
+    flags=("-vae", "--vae"),
+    variable="vae_uri", metavar="VAE_URI", group="model loading",
     help='The VAE to use instead of the model\'s own: "CLASS;model=PATH;ARGUMENT=VALUE..." '
          'or "CLASS;PATH". CLASS: AutoencoderKL, AsymmetricAutoencoderKL, AutoencoderTiny or '
          "ConsistencyDecoderVAE. PATH: a Hugging Face repository id or a diffusers folder; "
