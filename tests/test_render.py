@@ -325,7 +325,7 @@ def test_auto1111_metadata(tiny_sd: Path, tmp_path: Path) -> None:
     (["--image-seed-strengths", "0.5"], "--image-seed-strengths needs --image-seeds"),
     (["--seeds", "1", "--gen-seeds", "2"], "--seeds and --gen-seeds cannot be used together"),
     (["--seeds", "x"], "--seeds: value 'x' is not a whole number"),
-    (["--model-type", "sdd"], "unknown model type 'sdd'; did you mean 'sd'?"),
+    (["--model-type", "sdd"], "unknown model type 'sdd'; did you mean 'sd'"),
     (["--image-seeds", "nothing-here.png"], "'nothing-here.png' does not exist"),
     (["--image-seeds", "a.png;mask=b.png;c.png"], "cannot be mixed with the short form"),
     (["--image-seeds", 'a.png;mask="b.png'], "never closed"),

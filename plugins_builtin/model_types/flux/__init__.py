@@ -1,0 +1,1 @@
+"""Flux (``--model-type flux``)."""
