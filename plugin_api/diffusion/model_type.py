@@ -157,31 +157,29 @@ class DiffusersModelType(ModelType):
             self.check_call_parameter(request, "sigmas", "--sigmas")
         for sub_model in self.sub_models():
             sub_model.check(request.values, self.name)
-        self._check_variants(request)
-        self._check_call_parameters(request)
+        variants = self.variants(request.values)
+        self._check_variants(request, variants)
+        self._check_call_parameters(request, variants)
 
-    def _check_call_parameters(self, request: RenderRequest) -> None:
+    def _check_call_parameters(self, request: RenderRequest,
+                               variants: list[tuple[Any, str]]) -> None:
         """Every pipeline the request may run takes the call parameters of the given
         sub-models (an IP adapter cannot steer a pipeline that has no ip_adapter_image)."""
-        import inspect
-
-        variants = self.variants(request.values)
         table = self.variant_pipelines.get(variants[0][1], {}) if variants else self.pipelines
         given = [sub_model for sub_model in self.sub_models() if sub_model.call_parameters
                  and sub_model.given(request.values)]
         for mode in sorted(request.modes & set(table)) if given else ():
-            accepted = inspect.signature(pipeline_class(table[mode]).__call__).parameters
             for sub_model in given:
-                missing = [name for name in sub_model.call_parameters if name not in accepted]
+                missing = [name for name in sub_model.call_parameters
+                           if not _takes(table[mode], name)]
                 if missing:
                     also = f" with {_flag(variants[0][0])}" if variants else ""
                     raise DgenerateError(
                         f"{_flag(sub_model)} does not work{also} for {mode} with --model-type "
                         f"{self.name}: its pipeline {table[mode]} takes no {missing[0]}")
 
-    def _check_variants(self, request: RenderRequest) -> None:
+    def _check_variants(self, request: RenderRequest, variants: list[tuple[Any, str]]) -> None:
         """One pipeline variant at most, one the family has, in the modes it has."""
-        variants = self.variants(request.values)
         if len(variants) > 1:
             flags = " and ".join(_flag(sub_model) for sub_model, _ in variants)
             raise DgenerateError(f"{flags} cannot be used together: choose one")
@@ -202,11 +200,8 @@ class DiffusersModelType(ModelType):
                     f"{', '.join(sorted(map(str, table)))}, not {', '.join(missing)} (given by "
                     f"--image-seeds){hint}")
             if any(value is not None for value in request.values.get("guidance_rescales") or ()):
-                import inspect
-
                 for mode in sorted(request.modes):
-                    parameters = inspect.signature(pipeline_class(table[mode]).__call__).parameters
-                    if "guidance_rescale" not in parameters:
+                    if not _takes(table[mode], "guidance_rescale"):
                         raise DgenerateError(
                             f"--guidance-rescales does not work with {_flag(sub_model)} for "
                             f"{mode} with --model-type {self.name} ({table[mode]} takes no "
@@ -225,12 +220,10 @@ class DiffusersModelType(ModelType):
     def check_call_parameter(self, request: RenderRequest, parameter: str, flag: str) -> None:
         """Refuse ``flag`` when a pipeline the request may use (txt2img, or the image modes
         with --image-seeds) takes no ``parameter`` in its call (imports diffusers)."""
-        import inspect
-
         for mode, name in self.pipelines.items():
             if (mode is Mode.TXT2IMG) == request.uses_image_seeds:
                 continue
-            if parameter not in inspect.signature(pipeline_class(name).__call__).parameters:
+            if not _takes(name, parameter):
                 raise DgenerateError(f"{flag} does not apply to --model-type {self.name}: its "
                                      f"{mode} pipeline ({name}) takes no {parameter}")
 
@@ -603,6 +596,14 @@ def _step_callback(pipeline: Any, progress: Any) -> dict[str, Any]:
     if "callback" in parameters:
         return {"callback": lambda *_: progress.update(1), "callback_steps": 1}
     return {}
+
+
+@functools.cache
+def _takes(name: str, parameter: str) -> bool:
+    """Whether the pipeline class ``name`` takes ``parameter`` in its call."""
+    import inspect
+
+    return parameter in inspect.signature(pipeline_class(name).__call__).parameters
 
 
 @functools.cache
