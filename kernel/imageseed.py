@@ -37,19 +37,12 @@ from dgenerate.plugin_api.values import (
     parse_int,
 )
 
-__all__ = [
-    "AdapterImage",
-    "ImageSeed",
-    "ImageSeedError",
-    "Resize",
-    "is_tensor_file",
-    "parse_image_seed",
-    "split_list",
-    "without_frame_slice",
-]
+from .media.tensors import TENSOR_EXTENSIONS
+
+__all__ = ["AdapterImage", "ImageSeed", "ImageSeedError", "Resize", "is_tensor_file",
+           "parse_image_seed", "split_list", "without_frame_slice"]
 
 _SIZE = re.compile(r"^\s*\d+\s*(x\s*\d+\s*)?$", re.IGNORECASE)
-_TENSOR_SUFFIXES = (".pt", ".pth", ".safetensors")
 _COMPONENT_KEYWORDS = ("mask", "control", "adapter", "latents", "floyd", "resize")
 _KEYWORDS = (*_COMPONENT_KEYWORDS, "aspect", "align", "frame-start", "frame-end")
 
@@ -94,14 +87,10 @@ class ImageSeed:
     frame_end: int | None = None
     batched: bool = False  # "images:" form
 
-    @property
-    def is_inpaint(self) -> bool:
-        return bool(self.images) and bool(self.masks)
-
 
 def is_tensor_file(path: str) -> bool:
     """Latents saved by dgenerate (``.pt``, ``.pth``, ``.safetensors``)."""
-    return path.lower().split("?")[0].endswith(_TENSOR_SUFFIXES)
+    return path.lower().split("?")[0].endswith(tuple("." + ext for ext in TENSOR_EXTENSIONS))
 
 
 def _fail(text: str, message: str) -> ImageSeedError:
@@ -398,6 +387,13 @@ def _check(seed: ImageSeed) -> None:
         if not is_tensor_file(latents):
             raise _fail(text, f"latents {latents!r} is not a tensor file "
                               "(.pt, .pth, .safetensors)")
+    tensors = [is_tensor_file(path) for path in seed.images]
+    if any(tensors) and not all(tensors):
+        raise _fail(text, "the images are partly tensor files (latents) and partly images; "
+                          "give one kind")
+    for path in seed.masks:
+        if is_tensor_file(path):
+            raise _fail(text, f"mask {path!r} is a tensor file; masks must be images")
     for control in seed.control:
         if is_tensor_file(control):
             raise _fail(text, f"control image {control!r} is a tensor file; control images "

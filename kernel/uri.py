@@ -28,13 +28,7 @@ from dgenerate.plugin_api.args import REQUIRED, ArgSpec, python_name, uri_name
 from dgenerate.plugin_api.conversion import convert_value
 from dgenerate.plugin_api.errors import PluginArgumentError, UriSyntaxError
 
-__all__ = [
-    "ParsedUri",
-    "UriPart",
-    "bind_arguments",
-    "parse_uri",
-    "split_uri_parts",
-]
+__all__ = ["ParsedUri", "UriPart", "bind_arguments", "parse_uri", "split_uri_parts"]
 
 _QUOTES = "\"'"
 
@@ -147,8 +141,7 @@ def parse_uri(text: str, *, allow_positional: bool = False) -> ParsedUri:
             if not part.quoted and not part.value:
                 continue  # tolerate "a;;b" and a trailing ";"
             if not allow_positional:
-                raise UriSyntaxError(
-                    f"URI {text!r}: {part.value!r} is not of the form key=value")
+                raise UriSyntaxError(f"URI {text!r}: {part.value!r} is not of the form key=value")
             positional.append(part.value)
             continue
         key = part.key.strip()
@@ -204,8 +197,7 @@ def bind_arguments(
             raise PluginArgumentError(
                 f"{owner} has no argument {uri_name(name)!r}"
                 f"{_suggest(uri_name(name), choices)}{listing}")
-        result[name] = convert_value(
-            text, spec.type, what=f"argument {spec.uri_name!r} of {owner}")
+        result[name] = convert_value(text, spec.type, what=f"argument {spec.uri_name!r} of {owner}")
     for name, value in (supplied or {}).items():
         if name in every and name not in result:
             result[name] = value

@@ -120,6 +120,8 @@ class RenderRequest:
     #: the modes the image seeds ask for (txt2img without any), to refuse early what a
     #: pipeline variant cannot do
     modes: frozenset[Mode] = frozenset({Mode.TXT2IMG})
+    #: ``--image-format`` is a tensor format (pt, pth, safetensors): jobs return latents
+    latents_output: bool = False
 
     def __getattr__(self, name: str) -> Any:
         return _moved(self, name)
@@ -139,6 +141,16 @@ class Job:
     adapter. Both are the same for every image of the batch.
     ``values`` holds the value this job uses of every option plugins declared, by
     name (``job.values["sdxl_high_noise_fractions"]``); ``None`` when not given.
+
+    Model types declaring the ``latents`` input may also get torch tensors read from
+    tensor files (``.pt``, ``.pth``, ``.safetensors``), shaped (channels, height, width),
+    one per output image: ``latents`` (``latents:`` / ``latents=``: noisy latents to
+    denoise further, not VAE-decoded) and ``image_latents`` (a tensor file given as the
+    img2img image; ``images`` is empty then and the mode is img2img). With
+    ``latents_output`` (a tensor ``--image-format``) the job returns latents tensors in
+    :attr:`RenderOutput.images` instead of images. ``floyd_image`` is the ``floyd=``
+    image of the seed (the output of an earlier DeepFloyd IF stage), neither resized nor
+    processed, for model types declaring the ``floyd`` input.
     """
 
     number: int
@@ -157,6 +169,10 @@ class Job:
     values: Mapping[str, Any] = dataclasses.field(default_factory=dict, hash=False)
     control_images: tuple[Image, ...] = ()
     adapter_images: tuple[tuple[Image, ...], ...] = ()
+    latents: tuple[Any, ...] = ()
+    image_latents: tuple[Any, ...] = ()
+    floyd_image: Image | None = None
+    latents_output: bool = False
 
     @property
     def batch_size(self) -> int:

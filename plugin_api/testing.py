@@ -359,8 +359,9 @@ def check_model_type(model_type: str, model_path: str | os.PathLike[str],
 
     * it succeeds and writes one image per job: the product of the ``axes`` values (and
       of the defaults of declared axes not given);
-    * every image has the expected size: ``size`` in txt2img, the input image's size
-      times ``scale`` otherwise (``scale=4`` for a x4 upscaler);
+    * every image has the expected size: ``size`` in txt2img (and for image prompts,
+      ``batched_images=False``), the input image's size times ``scale`` otherwise
+      (``scale=4`` for a x4 upscaler);
     * the file names follow the naming rules: ``s_<seed>``, ``st_<strength>`` when the
       model type takes a strength, ``g_<guidance>``, ``i_<steps>``, the tokens of
       declared options at their positions, then ``step_<N>`` for N = 1 ... jobs, every
@@ -504,7 +505,8 @@ def check_model_type(model_type: str, model_path: str | os.PathLike[str],
         rendered, again, dry = (os.path.join(folder, part) for part in ("render", "again",
                                                                          "dry-run"))
         mode_args: list[str] = []
-        if mode == "txt2img":
+        # image prompts (batched_images false) do not set the size: txt2img's size applies
+        if mode == "txt2img" or not capabilities.batched_images:
             if size is not None:
                 expected_size = parse_size(str(size))
                 mode_args = ["--output-size", str(size)]
@@ -513,13 +515,14 @@ def check_model_type(model_type: str, model_path: str | os.PathLike[str],
             else:
                 raise AssertionError(f"model type {name!r} declares no default size: give "
                                      "size=")
-        else:
+        if mode != "txt2img":
             seed_text = image if mode == "img2img" else f"{image};mask={mask}"
-            mode_args = ["--image-seeds", seed_text]
+            mode_args += ["--image-seeds", seed_text]
             if capabilities.strength:
                 mode_args += ["--image-seed-strengths", str(strength)]
-            width, height = _image_size(image)
-            expected_size = Size(width * scale, height * scale)
+            if capabilities.batched_images:
+                width, height = _image_size(image)
+                expected_size = Size(width * scale, height * scale)
         common = ["--model-type", name, "--prompts", prompt, "--seeds", str(seed),
                   "--inference-steps", str(steps), "--guidance-scales", str(guidance),
                   *mode_args, *axis_args, *extra_args]

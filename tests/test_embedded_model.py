@@ -182,6 +182,7 @@ def test_unknown_words_still_render(tmp_path: Path, prompt: str) -> None:
 EXAMPLE_OUTPUTS = {
     "shapes.dgen": {"shapes": 4},
     "recolour.dgen": {"recolour/red": 2, "recolour/green": 2},
+    "cooperative.dgen": {"cooperative/finished": 1},
 }
 
 
@@ -197,6 +198,10 @@ def test_every_example_script_runs(tmp_path: Path) -> None:
         assert image.size == (256, 256)  # the resize post-processor ran
     for path in (tmp_path / "recolour/green").glob("*.png"):
         assert found(path)["colour"] == "green", path.name
+    # resumed half way from the red circle's latents, the second prompt's colour wins
+    assert len(list((tmp_path / "cooperative/noisy").glob("*.pt"))) == 1
+    for path in (tmp_path / "cooperative/finished").glob("*.png"):
+        assert found(path)["colour"] == "blue", path.name
 
 
 # diffusers' multistep schedulers and torchsde warn about numpy 2 and float rounding, per step

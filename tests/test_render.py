@@ -10,13 +10,21 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dgenerate.kernel.media.saving import read_user_comment
 from dgenerate.plugin_api.testing import run_cli
 
 from .support import BUILTIN_ONLY as ENV
 from .support import names
 from .support import render_ok as ok
 from .support import render_quick as render
+
+
+def read_user_comment(image: Image.Image) -> str | None:
+    """The EXIF UserComment of a JPEG image (an 8-byte character code, then the text)."""
+    raw = image.getexif().get_ifd(0x8769).get(0x9286)
+    if not raw or isinstance(raw, str):
+        return raw or None
+    prefix, body = raw[:8], raw[8:]
+    return body.decode("utf-16-be" if prefix.startswith(b"UNICODE") else "ascii")
 
 
 def pixels(path: Path) -> np.ndarray:
@@ -331,8 +339,23 @@ def test_auto1111_metadata(tiny_sd: Path, tmp_path: Path) -> None:
     (["--image-seeds", 'a.png;mask="b.png'], "never closed"),
     (["--model-type", "pix2pix", "--image-seeds", "a.png;control=c.png"],
      "--model-type pix2pix does not take control images (control=)"),
-    (["--image-seeds", "latents: a.pt"],
-     "--model-type sd does not take latents inputs (latents:, latents=)"),
+    (["--image-seeds", "latents: a.pt", "--denoising-start", "0.5"],
+     "image seed 'latents: a.pt': 'a.pt' does not exist"),
+    (["--model-type", "pix2pix", "--image-seeds", "latents: a.pt"],
+     "--model-type pix2pix does not take latents inputs (latents:, latents=)"),
+    (["--image-format", "pt", "--batch-grid-size", "1x2", "--batch-size", "2"],
+     "--batch-grid-size: --image-format pt writes latents; --batch-grid-size works"),
+    (["--image-format", "pt", "--post-processors", "flip"],
+     "--post-processors: --image-format pt writes latents"),
+    (["--model-type", "upscaler-x4", "--image-seeds", "{horse}", "--image-format", "pt"],
+     "--model-type upscaler-x4 does not write latents (pt)"),
+    (["--denoising-start", "0.6", "--denoising-end", "0.4"],
+     "--denoising-start 0.6 must be below --denoising-end 0.4"),
+    (["--denoising-end", "0.4", "--schedulers", "UniPCMultistepScheduler"],
+     "the scheduler UniPCMultistepScheduler cannot stop and resume part way"),
+    (["--denoising-end", "1.5"], "--denoising-end: '1.5' must be between 0 and 1"),
+    (["--latents-post-processors", "scale"], "--latents-post-processors work on written latents"),
+    (["--latents-processors", "nosuch"], "nosuch"),
     (["--image-seeds", "{kitten};frame-start=20"], "the frame slice starts at frame 20, but "
                                                    "the file has 11 frames"),
     (["--output-metadata", "--image-format", "gif"], "cannot carry metadata"),

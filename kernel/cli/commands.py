@@ -48,8 +48,7 @@ def listing_text(context: KernelContext, option: str, names: Sequence[str],
     else:
         raise DgenerateError(f"{flag} is not a help listing")
     if help_option is TEMPLATES_HELP:
-        variables = template_variables(parser or build_parser(context.manager),
-                                       exclude=META_DESTS)
+        variables = template_variables(parser or build_parser(context.manager), exclude=META_DESTS)
         return (listings.describe_variables(variables, names) if names
                 else listings.list_variables(variables))
     registry = context.manager.registry(help_option.category)
@@ -146,8 +145,7 @@ def run_main_command(context: KernelContext, args: Sequence[str]) -> int:
 
         return run_scripts(context, options, args, sys.modules[__name__])
     if options.assignments:
-        parser.error("--set and --setp need a config script (--file, --shell or standard "
-                     "input)")
+        parser.error("--set and --setp need a config script (--file, --shell or standard " "input)")
     if options.model_path is None and not (_requested_listings(options)
                                            or _asks_for_model_types(options)):
         parser.error("give a model path to render, a config script, or one of the --X-help "

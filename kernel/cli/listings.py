@@ -165,5 +165,4 @@ def describe_variables(variables: Sequence[TemplateVariable], names: Sequence[st
             hint = f"; did you mean {' or '.join(map(repr, close))}?" if close else ""
             raise DgenerateError(f"unknown template variable {name!r}{hint}")
         chosen.append(by_name[name])
-    return "\n".join(
-        f"{_variable(variable)}\n{_INDENT}{variable.help}" for variable in chosen)
+    return "\n".join(f"{_variable(variable)}\n{_INDENT}{variable.help}" for variable in chosen)

@@ -143,8 +143,7 @@ def build_parser(manager: PluginManager, *, raise_errors: bool = False) -> argpa
 
     With ``raise_errors`` (config scripts) usage errors raise :class:`UsageError`.
     """
-    parser = _Parser(
-        prog="dgenerate", description=DESCRIPTION, add_help=False, allow_abbrev=False)
+    parser = _Parser(prog="dgenerate", description=DESCRIPTION, add_help=False, allow_abbrev=False)
     parser.raise_errors = raise_errors
     _kernel_options(parser)
     owners = {flag: "dgenerate itself" for action in parser._actions
@@ -152,7 +151,6 @@ def build_parser(manager: PluginManager, *, raise_errors: bool = False) -> argpa
     parser.declared = declared_options(manager)  # type: ignore[attr-defined]
     add_declared_options(parser, parser.declared, owners)  # type: ignore[attr-defined]
     registrar = _Registrar(parser, owners)
-    manager.call_each("dgenerate_add_options",
-                      lambda loaded: {"options": registrar.bind(loaded)})
+    manager.call_each("dgenerate_add_options", lambda loaded: {"options": registrar.bind(loaded)})
     parser.plugin_dests = frozenset(registrar.dests)  # type: ignore[attr-defined]
     return parser

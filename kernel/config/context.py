@@ -20,8 +20,7 @@ class ScriptContext(KernelContext):
     """Kernel services plus the script's variables, parsing and evaluation."""
 
     def __init__(self, runner: ConfigRunner) -> None:
-        super().__init__(runner.manager, verbose=runner.verbose,
-                         offline_mode=runner.offline_mode)
+        super().__init__(runner.manager, verbose=runner.verbose, offline_mode=runner.offline_mode)
         self.runner = runner
 
     @property

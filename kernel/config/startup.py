@@ -54,8 +54,7 @@ def run_startup_script(runner: ConfigRunner) -> None:
         text = path.read_text(encoding="utf-8")
     except OSError:
         return
-    if not any(line.strip() and not line.lstrip().startswith("#")
-               for line in text.splitlines()):
+    if not any(line.strip() and not line.lstrip().startswith("#") for line in text.splitlines()):
         return  # comments only: nothing to run
     try:
         runner.run(text, ScriptSource(str(path), str(path.parent)))

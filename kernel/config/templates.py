@@ -96,5 +96,4 @@ class TemplateRenderer:
         except DgenerateError:
             raise
         except Exception as error:
-            raise DgenerateError(
-                f"template error: {type(error).__name__}: {error}") from None
+            raise DgenerateError(f"template error: {type(error).__name__}: {error}") from None

@@ -94,8 +94,7 @@ def invocation_variables(invocation: Any) -> dict[str, Any]:
     return values
 
 
-_SKIPPED = frozenset({"help", "version", "file", "shell", "no_stdin", "assignments",
-                      "sub_command"})
+_SKIPPED = frozenset({"help", "version", "file", "shell", "no_stdin", "assignments", "sub_command"})
 
 
 def _action_type(action: argparse.Action) -> Any:

@@ -1,11 +1,15 @@
-"""Writing outputs: images in any Pillow format, with metadata, atomically."""
+"""Writing outputs: images in any Pillow format, with metadata, and latents tensors,
+atomically."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from dgenerate.plugin_api.files import atomic_new_file, atomic_output
+
+from .tensors import TENSOR_EXTENSIONS, save_latents
 
 if TYPE_CHECKING:
     from PIL.Image import Image
@@ -60,6 +64,8 @@ def write_image(image: Image, path: str, extension: str, *,
     from PIL import Image as ImageModule
     from PIL import PngImagePlugin
 
+    if extension in TENSOR_EXTENSIONS:  # latents, from --image-format pt ...
+        return _publish(path, names, lambda target: save_latents(image, target, extension))
     format_name = _format(extension)
     options: dict[str, object] = {}
     if metadata and format_name == "PNG":
@@ -72,12 +78,18 @@ def write_image(image: Image, path: str, extension: str, *,
         exif.get_ifd(_EXIF_IFD)[_USER_COMMENT] = _user_comment("\n".join(metadata.values()))
         options["exif"] = exif.tobytes()
     prepared = _prepare(image, format_name)
+    return _publish(path, names,
+                    lambda target: prepared.save(target, format=format_name, **options))
+
+
+def _publish(path: str, names: Iterable[str] | None, save: Callable[[Path], None]) -> str:
+    """Save through a temporary file renamed to ``path`` (or the first free of ``names``)."""
     if names is None:
         with atomic_output(path) as temporary:
-            prepared.save(temporary, format=format_name, **options)
+            save(temporary)
         return path
     with atomic_new_file(path, names) as new_file:
-        prepared.save(new_file.temporary, format=format_name, **options)
+        save(new_file.temporary)
     return str(new_file.path)
 
 
@@ -85,13 +97,3 @@ def write_text(text: str, path: str) -> None:
     with atomic_output(path) as temporary:
         temporary.write_text(text, encoding="utf-8")
 
-
-def read_user_comment(image: Image) -> str | None:
-    """The EXIF UserComment of a JPEG image written by :func:`write_image`."""
-    raw = image.getexif().get_ifd(_EXIF_IFD).get(_USER_COMMENT)
-    if not raw:
-        return None
-    if isinstance(raw, str):
-        return raw
-    prefix, body = raw[:8], raw[8:]
-    return body.decode("utf-16-be" if prefix.startswith(b"UNICODE") else "ascii")

@@ -161,8 +161,7 @@ class _Aborted(Exception):
     """Thrown into :func:`atomic_output` to make it remove the temporary file."""
 
 
-def write_animation(path: str, animation_format: str, fps: float,
-                    frames: Iterable[Image]) -> None:
+def write_animation(path: str, animation_format: str, fps: float, frames: Iterable[Image]) -> None:
     """Write ``frames`` as one animation at ``path`` (see :class:`AnimationWriter`)."""
     with AnimationWriter(path, animation_format, fps) as writer:
         for frame in frames:

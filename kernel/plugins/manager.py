@@ -169,8 +169,7 @@ class PluginManager:
             module = import_source(source)
         except SkipPlugin as skip:
             if source.requested or self.strict:
-                raise PluginLoadError(
-                    f"{_describe(source)} declined to load: {skip}") from skip
+                raise PluginLoadError(f"{_describe(source)} declined to load: {skip}") from skip
             self.problems.append(PluginProblem(source, str(skip), skipped_itself=True))
             return None
         except Exception as error:
@@ -233,8 +232,7 @@ class PluginManager:
             location=source.value,
         )
 
-    def _fail(self, source: PluginSource, problem: str,
-              error: BaseException | None = None) -> None:
+    def _fail(self, source: PluginSource, problem: str, error: BaseException | None = None) -> None:
         self._apply_policy(source, f"{_describe(source)} {problem}", error,
                            error_type=PluginLoadError, outcome="It was skipped")
 
@@ -305,8 +303,7 @@ class PluginManager:
                 continue
             offered = arguments(loaded)
             try:
-                implementation.function(
-                    **{name: offered[name] for name in implementation.argnames})
+                implementation.function(**{name: offered[name] for name in implementation.argnames})
             except PluginConflictError:
                 raise
             except Exception as error:

@@ -17,15 +17,8 @@ from collections.abc import Iterable, Sequence
 
 from dgenerate.plugin_api.errors import PluginLoadError
 
-__all__ = [
-    "BUILTIN_MODULE_PREFIX",
-    "ENTRY_POINT_GROUP",
-    "Origin",
-    "PluginSource",
-    "entry_point_sources",
-    "names_a_plugin",
-    "sources_from_specifiers",
-]
+__all__ = ["BUILTIN_MODULE_PREFIX", "ENTRY_POINT_GROUP", "Origin", "PluginSource",
+           "entry_point_sources", "names_a_plugin", "sources_from_specifiers"]
 
 #: The entry-point group every plugin, builtin or third-party, is listed in.
 ENTRY_POINT_GROUP = "dgenerate.plugins"

@@ -9,7 +9,7 @@ from typing import Any
 from dgenerate.plugin_api.errors import DgenerateError
 from dgenerate.plugin_api.render import Mode
 
-from ..imageseed import ImageSeed
+from ..imageseed import ImageSeed, is_tensor_file
 
 __all__ = ["assign_image_inputs", "check_capabilities", "seed_mode"]
 
@@ -29,8 +29,7 @@ def seed_mode(seed: ImageSeed | None) -> Mode:
     return Mode.INPAINT if seed.masks else Mode.IMG2IMG
 
 
-def check_capabilities(seeds: tuple[ImageSeed, ...], capabilities: Any,
-                       model_type: str) -> None:
+def check_capabilities(seeds: tuple[ImageSeed, ...], capabilities: Any, model_type: str) -> None:
     """Every mode the request needs and every image-seed part it uses is one the model
     type declares; the error names the image seed and the model type."""
     modes = sorted(capabilities.modes)
@@ -42,6 +41,10 @@ def check_capabilities(seeds: tuple[ImageSeed, ...], capabilities: Any,
             if getattr(seed, field) and name not in capabilities.inputs:
                 raise DgenerateError(f"image seed {seed.text!r}: --model-type {model_type} "
                                      f"does not take {what}")
+        tensors = [path for path in seed.images if is_tensor_file(path)]
+        if tensors and "latents" not in capabilities.inputs:
+            raise DgenerateError(f"image seed {seed.text!r}: --model-type {model_type} does "
+                                 f"not take latents tensor files ({tensors[0]!r})")
         mode = seed_mode(seed)
         if mode not in capabilities.modes and (seed.images or mode is Mode.TXT2IMG):
             raise DgenerateError(f"image seed {seed.text!r} asks for {mode}, which "

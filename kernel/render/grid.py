@@ -79,8 +79,7 @@ def expand_jobs(plan: RenderPlan) -> Iterator[JobTemplate]:
             request.schedulers, request.sigmas, request.prompts, _seeds(plan, index),
             request.inference_steps, request.guidance_scales, _strengths(plan, image_seed),
             *axes)
-        for (scheduler, sigmas, prompt, seed, steps, guidance, strength,
-             *chosen) in combinations:
+        for (scheduler, sigmas, prompt, seed, steps, guidance, strength, *chosen) in combinations:
             yield JobTemplate(
                 number=next(number), image_seed_index=index, image_seed=image_seed,
                 prompt=prompt, seed=seed, inference_steps=steps, guidance_scale=guidance,

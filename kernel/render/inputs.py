@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
+import os
 from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -34,29 +35,23 @@ __all__ = ["SeedInputs", "SeedMedia", "check_image_seed", "open_image_seed", "ta
 
 @dataclasses.dataclass(frozen=True)
 class SeedInputs:
-    """The prepared inputs of one frame of an image seed: one image (and mask) per input."""
+    """The prepared inputs of one frame of an image seed: one image (and mask) per input.
+    With ``tensors`` the images are latents tensors read from tensor files."""
 
-    images: tuple[Image, ...]
+    images: tuple[Any, ...]
     masks: tuple[Image, ...] = ()
     control: tuple[Image, ...] = ()
     adapters: tuple[tuple[Image, ...], ...] = ()
+    latents: tuple[Any, ...] = ()
+    floyd: Image | None = None
+    tensors: bool = False
 
     @property
     def size(self) -> Size | None:
-        """The size of the inputs (None with adapter images only: they set no size)."""
-        sized = (*self.images, *self.control)
+        """The size of the inputs (None with adapter images or tensors only: they set no
+        size)."""
+        sized = (*(() if self.tensors else self.images), *self.control)
         return Size(*sized[0].size) if sized else None
-
-
-def check_supported(seed: ImageSeed) -> None:
-    """Fail clearly for the image seed forms whose features are not built yet."""
-    tensors = [path for path in (*seed.images, *seed.masks) if is_tensor_file(path)]
-    for what, given in (("latents input (latents:, latents=)", seed.latents),
-                        ("floyd= (DeepFloyd IF stage images)", seed.floyd is not None),
-                        (f"the tensor file {(tensors or [''])[0]!r} as an input image (latents "
-                         "input)", tensors)):
-        if given:
-            raise DgenerateError(f"image seed {seed.text!r}: {what} is not supported yet")
 
 
 def _is_url(path: str) -> bool:
@@ -71,8 +66,9 @@ def check_image_seed(seed: ImageSeed) -> None:
 
     from ..media.reading import open_media
 
-    check_supported(seed)
     for path in _paths(seed):
+        if is_tensor_file(path) and not _is_url(path) and os.path.isfile(path):
+            continue  # read when its job runs
         if _is_url(path):
             try:
                 check_url(path)
@@ -87,7 +83,8 @@ def check_image_seed(seed: ImageSeed) -> None:
 
 def _paths(seed: ImageSeed) -> tuple[str, ...]:
     adapters = tuple(adapter.path for group in seed.adapters for adapter in group)
-    return (*seed.images, *seed.masks, *seed.control, *adapters)
+    return (*seed.images, *seed.masks, *seed.control, *adapters, *seed.latents,
+            *((seed.floyd,) if seed.floyd else ()))
 
 
 def _align_down(value: int, align: int) -> int:
@@ -133,9 +130,11 @@ class SeedMedia:
                  start: int, count: int, fps: float, resize: Resize | None, aspect: bool,
                  align: int, seed_processors: Sequence[Sequence[Any]],
                  mask_processors: Sequence[Sequence[Any]],
-                 control_processors: Sequence[Sequence[Any]] = ()) -> None:
+                 control_processors: Sequence[Sequence[Any]] = (),
+                 tensors: Sequence[Any] = (), latents: Sequence[Any] = ()) -> None:
         self.seed = seed
-        self._media = media  # images, masks, control, adapters (flattened groups)
+        self._media = media  # images, masks, control, adapters (flattened groups), floyd
+        self._tensors, self._latents = tuple(tensors), tuple(latents)
         self.start = start
         self.frame_count = count
         self.fps = fps
@@ -168,12 +167,14 @@ class SeedMedia:
                 f"{image.size[1]} input to a width of {size.width} keeps its aspect ratio "
                 f"with a height of {size.height}, above the limit of {MAX_IMAGE_SIDE} "
                 "pixels; give a height too with aspect=false (or --no-aspect)")
-        return image if image.size == size else image.resize(
-            size, ImageModule.Resampling.LANCZOS)
+        return image if image.size == size else image.resize(size, ImageModule.Resampling.LANCZOS)
 
     def _prepare(self, images: list[Image], masks: list[Image], control: list[Image],
-                 adapters: list[Image]) -> SeedInputs:
+                 adapters: list[Image], floyd: list[Image]) -> SeedInputs:
         from PIL import Image as ImageModule
+
+        if self._tensors:  # tensor files: neither resized nor processed (see the manual)
+            return SeedInputs(self._tensors, latents=self._latents, tensors=True)
 
         images = _process(images, self._seed_processors, "--seed-image-processors",
                           before_resize=True)
@@ -195,7 +196,7 @@ class SeedMedia:
         control = _process(control, self._control_processors, "--control-image-processors",
                            before_resize=False)
         sizes = {image.size for image in (*processed, *processed_masks, *control)}
-        if len(sizes) > 1:
+        if len(sizes) > 1 and self._align > 1:  # image prompts (align 1) may differ
             listed = ", ".join(f"{width}x{height}" for width, height in sorted(sizes))
             raise DgenerateError(
                 f"image seed {self.seed.text!r}: the images and masks end up with different "
@@ -205,14 +206,16 @@ class SeedMedia:
                     for image, adapter in zip(adapters, (adapter for group in self.seed.adapters
                                                          for adapter in group), strict=True))
         groups = tuple(tuple(next(flat) for _ in group) for group in self.seed.adapters)
-        return SeedInputs(tuple(processed), tuple(processed_masks), tuple(control), groups)
+        return SeedInputs(tuple(processed), tuple(processed_masks), tuple(control), groups,
+                          self._latents, floyd[0] if floyd else None)
 
     def frames(self) -> Iterator[SeedInputs]:
         """The prepared inputs of each frame in turn (one item for stills)."""
         streams = {part: self._streams(media) for part, media in self._media.items()}
         for _ in range(self.frame_count):
             yield self._prepare(*([next(stream) for stream in streams[part]]
-                                  for part in ("images", "masks", "control", "adapters")))
+                                  for part in ("images", "masks", "control", "adapters",
+                                               "floyd")))
 
     def close(self) -> None:
         for media in (item for listed in self._media.values() for item in listed):
@@ -235,16 +238,18 @@ def open_image_seed(
     seed_processors: Sequence[Sequence[Any]] = (),
     mask_processors: Sequence[Sequence[Any]] = (),
     control_processors: Sequence[Sequence[Any]] = (),
+    image_prompts: bool = False,
 ) -> SeedMedia:
     """Open the media of ``seed`` and work out its frames.
 
-    ``frame_start``/``frame_end`` are the global slice; a seed that gives its own
+    With ``image_prompts`` the images keep their sizes (no resize nor alignment; they may
+    differ). ``frame_start``/``frame_end`` are the global slice; a seed that gives its own
     ``frame-start`` or ``frame-end`` uses its slice instead. Processors are callables
     (``image -> image``), one chain per input.
     """
     from ..media.reading import check_slice, open_media
+    from ..media.tensors import read_latents
 
-    check_supported(seed)
     opened: list[Media] = []
 
     def media_of(path: str, what: str) -> Media:
@@ -258,11 +263,16 @@ def open_image_seed(
         return media
 
     try:
-        media = {"images": [media_of(path, "image") for path in seed.images],
+        tensors = [read_latents(fetch(path) if _is_url(path) else path)
+                   for path in seed.images if is_tensor_file(path)]
+        latents = [read_latents(fetch(path) if _is_url(path) else path) for path in seed.latents]
+        media = {"images": [media_of(path, "image") for path in seed.images
+                            if not is_tensor_file(path)],
                  "masks": [media_of(path, "mask") for path in seed.masks],
                  "control": [media_of(path, "control image") for path in seed.control],
                  "adapters": [media_of(adapter.path, "adapter image")
-                              for group in seed.adapters for adapter in group]}
+                              for group in seed.adapters for adapter in group],
+                 "floyd": [media_of(seed.floyd, "floyd= image")] if seed.floyd else []}
         start, end = frame_start, frame_end
         if seed.frame_start is not None or seed.frame_end is not None:
             start, end = seed.frame_start, seed.frame_end  # the seed's own slice replaces it
@@ -276,10 +286,12 @@ def open_image_seed(
         # an explicit --output-size wins over the seed's own size, as in dgenerate 5.0.0
         resize = Resize(*output_size) if output_size is not None else seed.resize
         return SeedMedia(
-            seed, media, start=first_frame, count=count, fps=fps, resize=resize,
+            seed, media, start=first_frame, count=count, fps=fps,
+            resize=None if image_prompts else resize,
             aspect=seed.aspect if seed.aspect is not None else not no_aspect,
-            align=seed.align or 8, seed_processors=seed_processors,
-            mask_processors=mask_processors, control_processors=control_processors)
+            align=1 if image_prompts else seed.align or 8, seed_processors=seed_processors,
+            mask_processors=mask_processors, control_processors=control_processors,
+            tensors=tensors, latents=latents)
     except BaseException:
         for media in opened:
             with contextlib.suppress(Exception):

@@ -48,11 +48,7 @@ class RenderResult:
 
     @property
     def files(self) -> list[str]:
-        paths = []
-        for image in self.images:
-            paths.append(image.path)
-            if image.config:
-                paths.append(image.config)
+        paths = [path for image in self.images for path in (image.path, image.config) if path]
         return [*paths, *self.animations]
 
 
@@ -98,8 +94,7 @@ def check_inputs(context: KernelContext, plan: RenderPlan) -> None:
     check_capabilities(plan.image_seeds, plan.capabilities, plan.request.source.model_type)
     for seed in plan.image_seeds:
         check_image_seed(seed)
-        check_chain_groups(plan.seed_processors, len(seed.images),
-                           what="--seed-image-processors")
+        check_chain_groups(plan.seed_processors, len(seed.images), what="--seed-image-processors")
         if seed.masks:
             check_chain_groups(plan.mask_processors, len(seed.masks),
                                what="--mask-image-processors")
@@ -146,42 +141,50 @@ class _Processors:
         return RenderOutput(processed, output.info)
 
 
-def _batch(plan: RenderPlan, inputs: SeedInputs | None) -> tuple[list[Any], list[Any], int]:
-    """Input images repeated to one per output image, and the batch size."""
+def _batch(plan: RenderPlan, inputs: SeedInputs | None
+           ) -> tuple[list[Any], list[Any], list[Any], int]:
+    """Input images, masks and latents repeated to one per output image, and the batch
+    size (``latents:`` alone batches like ``images:``)."""
     batch_size = plan.request.batch_size
-    if inputs is None or not inputs.images:
-        return [], [], batch_size
-    count = len(inputs.images)
+    if inputs is None or not (inputs.images or inputs.latents):
+        return [], [], [], batch_size
+    if not plan.capabilities.batched_images:  # image prompts: all of them for every image
+        return list(inputs.images), [], [], batch_size
+    count = len(inputs.images or inputs.latents)
     if batch_size == 1:
         batch_size = count
     elif batch_size % count:
         raise DgenerateError(f"--batch-size {plan.request.batch_size} must be a multiple of the "
-                             f"{count} images given to images:")
+                             f"{count} inputs given to images: or latents:")
     repeat = batch_size // count
-    images = [image for image in inputs.images for _ in range(repeat)]
-    masks = []
-    if inputs.masks:
-        per_image = inputs.masks if len(inputs.masks) == count else inputs.masks * count
-        masks = [mask for mask in per_image for _ in range(repeat)]
-    return images, masks, batch_size
+
+    def each(items: Sequence[Any]) -> list[Any]:
+        per_input = items if len(items) == count else list(items) * count
+        return [item for item in per_input for _ in range(repeat)] if items else []
+
+    return each(inputs.images), each(inputs.masks), each(inputs.latents), batch_size
 
 
 def _job(template: JobTemplate, inputs: SeedInputs | None, plan: RenderPlan,
          model_type: ModelType) -> Job:
-    images, masks, batch_size = _batch(plan, inputs)
-    size = inputs.size if inputs is not None else None
+    images, masks, latents, batch_size = _batch(plan, inputs)
+    size = inputs.size if inputs is not None and plan.capabilities.batched_images else None
     if size is None:
         size = plan.request.output_size or model_type.default_size()
     mode = Mode.INPAINT if masks else Mode.IMG2IMG if images else Mode.TXT2IMG
+    tensors = inputs is not None and inputs.tensors
     return Job(
         number=template.number, mode=mode, prompt=template.prompt,
         seeds=tuple(template.seed + index for index in range(batch_size)),
         inference_steps=template.inference_steps, guidance_scale=template.guidance_scale,
         width=size.width, height=size.height, strength=template.strength,
         scheduler=template.scheduler, sigmas=template.sigmas,
-        images=tuple(images), masks=tuple(masks), values=template.values,
+        images=() if tensors else tuple(images), masks=tuple(masks), values=template.values,
         control_images=inputs.control if inputs else (),
-        adapter_images=inputs.adapters if inputs else ())
+        adapter_images=inputs.adapters if inputs else (), latents=tuple(latents),
+        image_latents=tuple(images) if tensors else (),
+        floyd_image=inputs.floyd if inputs else None,
+        latents_output=plan.request.latents_output)
 
 
 def _image_count(plan: RenderPlan, template: JobTemplate) -> int:
@@ -250,7 +253,8 @@ class _Renderer:
             no_aspect=plan.request.no_aspect, fetch=self.context.fetch,
             frame_start=plan.frame_start, frame_end=plan.frame_end,
             seed_processors=self.processors.seed, mask_processors=self.processors.mask,
-            control_processors=self.processors.control)
+            control_processors=self.processors.control,
+            image_prompts=not plan.capabilities.batched_images)
         output = plan.output
         if media.animated and output.animation_format != "frames" and (
                 output.metadata or output.auto1111_metadata):
@@ -386,8 +390,7 @@ class _Renderer:
                 if output_settings.animation_format != "frames":
                     frames = self.writer.gridded(list(output.images))
                     if animations is None:
-                        animations = self.writer.open_animations(template, len(frames),
-                                                                 media.fps)
+                        animations = self.writer.open_animations(template, len(frames), media.fps)
                     animations.write(frames)
             paths = animations.close() if animations is not None else []
             if output_settings.configs:

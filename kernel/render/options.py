@@ -6,11 +6,12 @@ import argparse
 
 __all__ = ["IMAGE_FORMATS", "METADATA_FORMATS", "TENSOR_FORMATS", "add_render_options"]
 
-# Image formats Pillow can write that --image-format accepts (tensor formats arrive with
-# latents output); shared with plugins through the plugin API.
+# Image formats Pillow can write that --image-format accepts, shared with plugins through
+# the plugin API; the tensor formats write latents.
 from dgenerate.plugin_api.media import IMAGE_FORMATS
 
-TENSOR_FORMATS = ("pt", "pth", "safetensors")
+from ..media.tensors import TENSOR_EXTENSIONS as TENSOR_FORMATS
+
 #: Formats that can carry --output-metadata / --output-auto1111-metadata.
 METADATA_FORMATS = ("png", "jpg", "jpeg")
 
@@ -54,8 +55,7 @@ def add_render_options(parser: argparse.ArgumentParser) -> None:
     grid.add_argument("-se", "--seeds", nargs="+", metavar="SEED",
                        help="Seeds to try; the same seed and options give the same image. "
                             "(default: one random seed)")
-    grid.add_argument("-gse", "--gen-seeds", metavar="COUNT",
-                       help="Try this many random seeds.")
+    grid.add_argument("-gse", "--gen-seeds", metavar="COUNT", help="Try this many random seeds.")
     grid.add_argument("-sei", "--seeds-to-images", action="store_true",
                       help="Give each --image-seeds entry its own seed, in order, instead of "
                            "trying every seed with every entry.")
@@ -123,7 +123,8 @@ def add_render_options(parser: argparse.ArgumentParser) -> None:
                         help="Skip the jobs whose files are already in the output folder, to "
                              "resume an interrupted run (give the same --seeds).")
     output.add_argument("-if", "--image-format", default="png", metavar="FORMAT",
-                        help="File format of the images: png, jpg, webp ... (default: png)")
+                        help="File format of the images (png, jpg, webp ...); pt, pth or "
+                             "safetensors write latents. (default: png)")
     output.add_argument("-af", "--animation-format", default="mp4", metavar="FORMAT",
                         help="File format of animations made from animated inputs: mp4, gif, "
                              "webp, apng or png (APNG), or frames for frame images only. "

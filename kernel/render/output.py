@@ -122,8 +122,7 @@ class OutputWriter:
         the folder cannot replace it (nor it that process's)."""
         if self.replaces:
             return None
-        return candidate_paths(self.output.path, name, extension,
-                               taken=self.taken - {reserved})
+        return candidate_paths(self.output.path, name, extension, taken=self.taken - {reserved})
 
     def _write(self, image: Image, name: str, metadata: dict[str, str] | None) -> str:
         """Write one image; return the path it was written to."""
@@ -195,8 +194,7 @@ class OutputWriter:
 
         _make_folder(self.output.path)
         extension = self.output.animation_format
-        names = self.names(template, 1 if self.output.grid is not None else count,
-                           animation=True)
+        names = self.names(template, 1 if self.output.grid is not None else count, animation=True)
         paths = [self.path(name, extension) for name in names]
         writers = [AnimationWriter(path, self.output.animation_format, fps,
                                    names=self._claims(name, extension, path))

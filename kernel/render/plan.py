@@ -147,8 +147,7 @@ def _output_prefix(prefix: str | None) -> str | None:
     """A prefix is part of a file name: it may not lead out of the output folder."""
     if prefix is None:
         return None
-    if any(character in prefix for character in "/\\\0") or (
-            prefix.strip() in (".", "..")):
+    if any(character in prefix for character in "/\\\0") or (prefix.strip() in (".", "..")):
         raise _error("--output-prefix", f"{prefix!r} is not a file name part: it may not "
                                         "contain / or \\ (or be . or ..); choose the folder "
                                         "with --output-path")
@@ -178,11 +177,14 @@ def _post_processors(values: Sequence[str] | None) -> tuple[str, ...]:
 
 def _output(options: argparse.Namespace, batch_size: int) -> OutputSettings:
     image_format = options.image_format.lower().lstrip(".")
-    if image_format in TENSOR_FORMATS:
-        raise _error("--image-format", f"{image_format!r} (latents output) is not supported yet")
-    if image_format not in IMAGE_FORMATS:
+    tensors = image_format in TENSOR_FORMATS
+    if image_format not in (*IMAGE_FORMATS, *TENSOR_FORMATS):
         raise _error("--image-format", f"unknown format {options.image_format!r}; use one of "
-                                       f"{', '.join(IMAGE_FORMATS)}")
+                                       f"{', '.join((*IMAGE_FORMATS, *TENSOR_FORMATS))}")
+    for flag in ("--batch-grid-size", "--post-processors") if tensors else ():
+        if getattr(options, flag[2:].replace("-", "_")) is not None:
+            raise _error(flag, f"--image-format {image_format} writes latents; {flag} works on "
+                               "images")
     if options.output_metadata and options.output_auto1111_metadata:
         raise DgenerateError("--output-metadata and --output-auto1111-metadata cannot be used "
                              "together: an image holds one kind of metadata")
@@ -218,7 +220,8 @@ def _output(options: argparse.Namespace, batch_size: int) -> OutputSettings:
         overwrite=options.output_overwrite, image_format=image_format,
         configs=options.output_configs, metadata=options.output_metadata,
         auto1111_metadata=options.output_auto1111_metadata, grid=grid,
-        animation_format=animation_format, no_frames=options.no_frames,
+        # latents of animation frames are written one file per frame
+        animation_format="frames" if tensors else animation_format, no_frames=options.no_frames,
         skip_existing=options.skip_existing)
 
 
@@ -355,7 +358,11 @@ def build_plan(options: argparse.Namespace, *, model_types: Any,
         modes=frozenset(seed_mode(seed) for seed in image_seeds) or frozenset({Mode.TXT2IMG}),
         values=values,
         prompt_weighter=_uri("--prompt-weighter", options.prompt_weighter),
+        latents_output=options.image_format.lower().lstrip(".") in TENSOR_FORMATS,
     )
+    if request.latents_output and "latents" not in spec.capabilities.inputs:
+        raise _error("--image-format", f"--model-type {spec.name} does not write latents "
+                                       f"({options.image_format}); use an image format")
     frame_start = _frame(options.frame_start, "--frame-start")
     frame_end = _frame(options.frame_end, "--frame-end")
     if frame_start is not None and frame_end is not None and frame_start > frame_end:

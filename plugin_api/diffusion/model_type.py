@@ -13,6 +13,7 @@ module is cheap; it is the ``target`` module of a family that pays for them.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import math
@@ -30,6 +31,15 @@ from ..values import Size
 from .a1111 import a1111_sampler
 from .compat import patch_text_encoders
 from .devices import resolve_device, resolve_dtype
+from .latents import (
+    apply_processors,
+    check_latents_job,
+    check_latents_request,
+    decode_latents,
+    start_step,
+    strength_starting_at,
+    without_noising,
+)
 from .loading import disk_size, load_pipeline
 from .quiet import quiet_libraries
 from .schedulers import build_scheduler, check_scheduler_uri, compatible_names, scheduler_arguments
@@ -117,7 +127,15 @@ class DiffusersModelType(ModelType):
     * ``guidance_rescale_modes`` - the modes whose pipelines take ``--guidance-rescales``;
     * ``variant_pipelines`` - per pipeline variant a sub-model kind asks for
       (``"controlnet"``, ``"controlnet_union"``, ``"t2i_adapter"``), the pipeline class per
-      mode; built from the loaded base pipeline with the kind's components.
+      mode; built from the loaded base pipeline with the kind's components;
+    * ``latents_native`` - its pipelines take ``denoising_start`` / ``denoising_end``
+      (SDXL); otherwise the toolkit stops and resumes them itself (see :mod:`.latents`);
+    * ``denoising_schedulers`` - the schedulers that may stop and resume part way
+      (``None``: any).
+
+    A family declaring the ``latents`` image-seed input gets latents interchange: tensor
+    ``--image-format`` outputs, ``latents:`` / ``latents=`` and tensor image inputs,
+    ``--denoising-start`` / ``--denoising-end`` and the latents processor options.
     """
 
     pipelines: ClassVar[Mapping[Mode, str]] = {}
@@ -125,6 +143,8 @@ class DiffusersModelType(ModelType):
     extra_schedulers: ClassVar[tuple[str, ...]] = ()
     family: ClassVar[str | None] = None
     guidance_rescale_modes: ClassVar[frozenset[Mode]] = frozenset({Mode.TXT2IMG})
+    latents_native: ClassVar[bool] = False
+    denoising_schedulers: ClassVar[tuple[str, ...] | None] = None
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -160,6 +180,14 @@ class DiffusersModelType(ModelType):
         variants = self.variants(request.values)
         self._check_variants(request, variants)
         self._check_call_parameters(request, variants)
+        if "latents" in self.capabilities.inputs:
+            check_latents_request(request, self.name, schedulers=self.denoising_schedulers,
+                                  native=self.latents_native, context=self.context)
+
+    def pipeline_mode(self, job: Job) -> Mode:
+        """The mode whose pipeline runs ``job``: resuming from ``latents:`` alone is done
+        by the img2img pipeline."""
+        return Mode.IMG2IMG if job.latents and job.mode is Mode.TXT2IMG else job.mode
 
     def _check_call_parameters(self, request: RenderRequest,
                                variants: list[tuple[Any, str]]) -> None:
@@ -399,19 +427,21 @@ class DiffusersModelType(ModelType):
         key = self.base_key()
         variants = tuple((variant, sub_model.load_key(job.values))
                          for sub_model, variant in self.variants(self.source.values))
-        if job.mode is self.base_mode and not variants:
+        mode = self.pipeline_mode(job)
+        if mode is self.base_mode and not variants:
             return key
-        return (*key, str(job.mode), *variants)
+        return (*key, str(mode), *variants)
 
     def load(self, job: Job) -> Any:
         variants = self.variants(self.source.values)
         table = self.variant_pipelines[variants[0][1]] if variants else self.pipelines
-        if job.mode not in table:
-            raise DgenerateError(f"model type {self.name} does not do {job.mode}")
+        mode = self.pipeline_mode(job)
+        if mode not in table:
+            raise DgenerateError(f"model type {self.name} does not do {mode}")
         base = self.base()
-        if job.mode is self.base_mode and not variants:
+        if mode is self.base_mode and not variants:
             return base
-        cls = pipeline_class(table[job.mode])
+        cls = pipeline_class(table[mode])
         import inspect
 
         accepted = inspect.signature(cls.__init__).parameters
@@ -543,7 +573,68 @@ class DiffusersModelType(ModelType):
         for sub_model in self.sub_models():
             if sub_model.given(values):
                 arguments.update(sub_model.call_arguments(job, pipeline, values))
+        if "latents" in self.capabilities.inputs:
+            self.latents_arguments(job, pipeline, arguments)
         return arguments
+
+    def latents_arguments(self, job: Job, pipeline: Any, arguments: dict[str, Any]) -> None:
+        """The call arguments of latents interchange (see :mod:`.latents`)."""
+        import inspect
+
+        import torch
+
+        check_latents_job(job, self.name, native=self.latents_native)
+        values, steps, device = job.values, job.inference_steps, self.source.device
+        start, end = values.get("denoising_start"), values.get("denoising_end")
+        tensors = None
+        if job.image_latents:
+            tensors = apply_processors(job, self.context, "img2img_latents_processors",
+                                       job.image_latents, pipeline, device)
+            if not (self.latents_native and start is not None):
+                arguments["image"], tensors = decode_latents(pipeline, tensors, self.name), None
+        if job.latents:
+            tensors = apply_processors(job, self.context, "latents_processors", job.latents,
+                                       pipeline, device)
+        takes = inspect.signature(type(pipeline).__call__).parameters
+        if tensors is not None:
+            latents = torch.stack(list(tensors))
+            arguments["image"] = latents
+            scale = getattr(pipeline, "vae_scale_factor", 8)
+            for side, size in (("height", latents.shape[-2]), ("width", latents.shape[-1])):
+                arguments.pop(side, None)
+                if side in takes:
+                    arguments[side] = int(size) * scale
+            if self.latents_native:
+                arguments["denoising_start"] = start
+            else:
+                arguments["strength"] = strength_starting_at(steps, start_step(steps, start))
+        if end is not None and self.latents_native:
+            arguments["denoising_end"] = end
+        if job.latents_output:
+            arguments["output_type"] = "latent"
+
+    def stop_step(self, job: Job, arguments: Mapping[str, Any]) -> int | None:
+        """With ``--denoising-end`` in a family that stops its loop itself: how many of the
+        steps the call runs are taken before stopping."""
+        end = job.values.get("denoising_end")
+        if end is None or self.latents_native or "latents" not in self.capabilities.inputs:
+            return None
+        steps = job.inference_steps
+        strength = arguments.get("strength")
+        first = steps - int(steps * strength) if strength is not None else 0
+        return max(1, start_step(steps, end) - first)
+
+    def outputs(self, job: Job, pipeline: Any, images: Any) -> list[Any]:
+        """What a job returns from the pipeline's output: images, or with a tensor
+        ``--image-format`` one latents tensor per image (Flux's packed latents unpacked),
+        after ``--latents-post-processors``."""
+        if not job.latents_output:
+            return list(images)
+        if images.ndim == 3 and hasattr(pipeline, "_unpack_latents"):  # packed (Flux)
+            images = pipeline._unpack_latents(images, job.height, job.width,
+                                              pipeline.vae_scale_factor)
+        return apply_processors(job, self.context, "latents_post_processors", list(images),
+                                pipeline, self.source.device)
 
     # -------------------------------------------------------------------- call
 
@@ -564,9 +655,12 @@ class DiffusersModelType(ModelType):
             f"{key}={_describe(value)}" for key, value in arguments.items()))
         progress = self.context.progress(steps or job.inference_steps, what)
         pipeline.set_progress_bar_config(disable=True)
+        callback = _step_callback(pipeline, progress, self.stop_step(job, arguments))
+        resuming = job.latents and not self.latents_native
         try:
-            with torch.inference_mode():
-                return pipeline(**arguments, **_step_callback(pipeline, progress))
+            with torch.inference_mode(), without_noising(pipeline.scheduler) if resuming \
+                    else contextlib.nullcontext():
+                return pipeline(**arguments, **callback)
         except (ValueError, TypeError) as error:
             # diffusers' own message rarely says which setting it disliked: name the likely ones
             setting = f"{type(pipeline.scheduler).__name__}, {job.inference_steps} steps"
@@ -577,19 +671,23 @@ class DiffusersModelType(ModelType):
 
     def call(self, job: Job, pipeline: Any, arguments: dict[str, Any]) -> RenderOutput:
         result = self.run_pipeline(job, pipeline, arguments)
-        return RenderOutput(list(result.images), self.info(job, pipeline))
+        return RenderOutput(self.outputs(job, pipeline, result.images), self.info(job, pipeline))
 
 
-def _step_callback(pipeline: Any, progress: Any) -> dict[str, Any]:
+def _step_callback(pipeline: Any, progress: Any, stop: int | None = None) -> dict[str, Any]:
     """The call arguments that advance ``progress`` after every step: ``callback_on_step_end``
     where the pipeline takes it, else the older ``callback`` (the x2 and x4 upscalers), else
-    none (the bar then stays still until the call returns)."""
+    none (the bar then stays still until the call returns). With ``stop`` the loop is
+    interrupted after that many steps (the pipelines skip the rest and return what they
+    have: ``--denoising-end``)."""
     import inspect
 
     parameters = inspect.signature(type(pipeline).__call__).parameters
     if "callback_on_step_end" in parameters:
-        def step_done(_pipeline: Any, _step: int, _timestep: Any, tensors: dict) -> dict:
+        def step_done(the_pipeline: Any, step: int, _timestep: Any, tensors: dict) -> dict:
             progress.update(1)
+            if stop is not None and step + 1 >= stop:
+                the_pipeline._interrupt = True
             return tensors
 
         return {"callback_on_step_end": step_done}

@@ -19,6 +19,7 @@ __all__ = [
     "CLIP_SKIPS",
     "GUIDANCE_RESCALES",
     "IMAGE_GUIDANCE_SCALES",
+    "LATENTS_OPTIONS",
     "ORIGINAL_CONFIG",
     "SAFETY_CHECKER",
     "UPSCALER_NOISE_LEVELS",
@@ -75,11 +76,15 @@ VAE_SLICING = OptionSpec(
     flags=("-vs", "--vae-slicing"), switch=True, group="memory", reproduce=False,
     help="Decode a batch with the VAE one image at a time, to save memory.")
 
+# Declared alike by the upscalers and deepfloyd plugins, without default: each family applies
+# its own when the option is not given (upscaler-x4: 20, ifs and ifs-img2img: 250, 0 when
+# inpainting).
 UPSCALER_NOISE_LEVELS = OptionSpec(
-    flags=("-uns", "--upscaler-noise-levels"), type=non_negative_int, axis=True, default=(20,),
+    flags=("-uns", "--upscaler-noise-levels"), type=non_negative_int, axis=True,
     metavar="INTEGER", token="unl", position=200, group="upscalers",
     help="Noise levels to try: how much noise is added to the input image before it is "
-         "upscaled (like --image-seed-strengths for the other model types).")
+         "upscaled (like --image-seed-strengths for the other model types). (default: 20 for "
+         "upscaler-x4, 250 for ifs and ifs-img2img, 0 for them when inpainting)")
 
 
 # ------------------------------------------------------------------ converters
@@ -294,20 +299,21 @@ SECOND_MODEL_SCHEDULERS = OptionSpec(
     flags=("-sch2", "--second-model-schedulers", "--second-model-scheduler"),
     type=scheduler_uri, axis=True, metavar="SCHEDULER_URI", token="", position=10,
     group="second model",
-    help="Schedulers to try for the second model (SDXL refiner ...), as URIs like "
-         "--schedulers; by default the one of --schedulers, or the second model's own.")
+    help="Schedulers to try for the second model (SDXL refiner, Stable Cascade decoder), as "
+         "URIs like --schedulers; by default the one of --schedulers, or the second model's "
+         "own.")
 
 SECOND_MODEL_GUIDANCE_SCALES = OptionSpec(
     flags=("-gs2", "--second-model-guidance-scales"), type=non_negative_float, axis=True,
     metavar="FLOAT", token="g2", position=310, group="second model",
     help="Guidance scales to try for the second model; by default the job's guidance scale "
-         "(SDXL refiner).")
+         "for the SDXL refiner, 0 for the Stable Cascade decoder.")
 
 SECOND_MODEL_INFERENCE_STEPS = OptionSpec(
     flags=("-ifs2", "--second-model-inference-steps"), type=positive_int, axis=True,
     metavar="INTEGER", token="i2", position=410, group="second model",
     help="Inference steps to try for the second model; by default the job's inference steps "
-         "(SDXL refiner).")
+         "for the SDXL refiner, 10 for the Stable Cascade decoder.")
 
 SECOND_MODEL_PROMPTS = OptionSpec(
     flags=("--second-model-prompts",), type=prompt, axis=True, metavar="PROMPT",
@@ -323,16 +329,18 @@ SECOND_MODEL_UNET = OptionSpec(
     flags=("-un2", "--second-model-unet"),
     variable="second_model_unet_uri", type=model_uri, metavar="UNET_URI",
     group="second model",
-    help="A UNet for the second model (the SDXL refiner) instead of its own, in the syntax of "
-         "--unet; its variant and dtype default to the second model's.")
+    help="A UNet for the second model (the SDXL refiner, the Stable Cascade decoder) instead "
+         "of its own, in the syntax of --unet; its variant and dtype default to the second "
+         "model's.")
 
 SECOND_MODEL_TEXT_ENCODERS = OptionSpec(
     flags=("-te2", "--second-model-text-encoders"),
     variable="second_model_text_encoder_uris", type=model_uri, several=True,
     metavar="TEXT_ENCODER_URIS", group="second model",
-    help="Text encoders for the second model (the SDXL refiner) instead of its own, in the "
-         "syntax of --text-encoders (one URI, + or null per text encoder slot of the refiner; "
-         "help lists them); their variant and dtype default to the second model's.")
+    help="Text encoders for the second model (the SDXL refiner, the Stable Cascade decoder) "
+         "instead of its own, in the syntax of --text-encoders (one URI, + or null per text "
+         "encoder slot of the second model; help lists them); their variant and dtype default "
+         "to the second model's.")
 
 SECOND_MODEL_CPU_OFFLOAD = OptionSpec(
     flags=("-mco2", "--second-model-cpu-offload"), switch=True, group="second model",
@@ -352,3 +360,44 @@ SECOND_MODEL_OPTIONS = (
     SECOND_MODEL_PROMPTS, SECOND_MODEL_ORIGINAL_CONFIG, SECOND_MODEL_UNET,
     SECOND_MODEL_TEXT_ENCODERS, SECOND_MODEL_CPU_OFFLOAD, SECOND_MODEL_SEQUENTIAL_OFFLOAD,
 )
+
+
+# ------------------------------------------------------------- latents interchange
+# Declared by every family that declares the "latents" image-seed input; the toolkit
+# (.latents) does the work.
+
+DENOISING_START = OptionSpec(
+    flags=("-ds", "--denoising-start"), type=open_unit_float, metavar="FLOAT",
+    group="latents",
+    help="Resume denoising at this fraction of the schedule (between 0 and 1) from the "
+         "partly denoised latents of latents: or latents= image seeds (cooperative "
+         "denoising); sd takes the schedulers Euler, LMS, EDMEuler, DPMSolverMultistep, "
+         "DDIM, DDPM and PNDM, sd3 and flux FlowMatchEulerDiscrete, sdxl and kolors any.")
+
+DENOISING_END = OptionSpec(
+    flags=("-de", "--denoising-end"), type=open_unit_float, metavar="FLOAT",
+    group="latents",
+    help="Stop denoising at this fraction of the schedule (between 0 and 1), leaving noisy "
+         "latents for another model to finish: write them with --image-format pt; the "
+         "schedulers are those of --denoising-start.")
+
+LATENTS_PROCESSORS = OptionSpec(
+    flags=("-lp", "--latents-processors"), several=True, metavar="LATENTS_PROCESSOR_URI",
+    group="latents",
+    help="Latents processors run in order on the latents of latents: and latents= image "
+         "seeds before denoising; '+' starts the chain of the next latents input.")
+
+IMG2IMG_LATENTS_PROCESSORS = OptionSpec(
+    flags=("-ilp", "--img2img-latents-processors"), several=True,
+    metavar="LATENTS_PROCESSOR_URI", group="latents",
+    help="Latents processors run in order on tensor files given as img2img images, before "
+         "the model's VAE decodes them; '+' starts the chain of the next tensor image.")
+
+LATENTS_POST_PROCESSORS = OptionSpec(
+    flags=("-lpp", "--latents-post-processors"), several=True,
+    metavar="LATENTS_PROCESSOR_URI", group="latents",
+    help="Latents processors run in order on the latents a tensor --image-format writes.")
+
+#: every latents interchange option, for a family's spec
+LATENTS_OPTIONS = (DENOISING_START, DENOISING_END, LATENTS_PROCESSORS,
+                   IMG2IMG_LATENTS_PROCESSORS, LATENTS_POST_PROCESSORS)

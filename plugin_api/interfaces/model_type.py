@@ -26,7 +26,8 @@ IMAGE_SEED_INPUTS = ("mask", "control", "adapter", "latents", "floyd")
 @dataclasses.dataclass(frozen=True)
 class RenderOutput:
     """The images of one job, plus facts for metadata (``scheduler``, ``sampler`` - its
-    Automatic1111 name, ``model_hash`` ...)."""
+    Automatic1111 name, ``model_hash`` ...). For a job with ``latents_output`` the
+    "images" are latents tensors, (channels, height, width) each."""
 
     images: list[Image]
     info: dict[str, Any] = dataclasses.field(default_factory=dict)
@@ -45,7 +46,10 @@ class Capabilities:
     :param strength: it uses ``--image-seed-strengths`` with an input image.
     :param default_size: the txt2img size without ``--output-size``; ``None`` asks
         :meth:`ModelType.default_size` (the loaded model knows).
-    :param batched_images: several input images may go into one call (``images:``).
+    :param batched_images: several input images may go into one call (``images:``), one
+        per output image. When false the images are *image prompts* (Stable Cascade): every
+        job gets all the images of its seed as they are, neither resized nor aligned (their
+        sizes may differ), and the output size is ``--output-size`` or the default size.
     """
 
     modes: frozenset[Mode] = frozenset({Mode.TXT2IMG, Mode.IMG2IMG, Mode.INPAINT})

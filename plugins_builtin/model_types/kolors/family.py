@@ -23,6 +23,7 @@ class Kolors(DiffusersModelType):
     no single-file Kolors checkpoints).
     """
 
+    latents_native = True  # the pipelines take denoising_start / denoising_end
     pipelines = {
         Mode.TXT2IMG: "KolorsPipeline",
         Mode.IMG2IMG: "KolorsImg2ImgPipeline",

@@ -2,6 +2,7 @@
 
 from dgenerate.plugin_api import Capabilities, Mode, ModelTypeSpec, Size, hookimpl
 from dgenerate.plugin_api.diffusion.options import (
+    LATENTS_OPTIONS,
     MODEL_CPU_OFFLOAD,
     MODEL_SEQUENTIAL_OFFLOAD,
     VAE_SLICING,
@@ -21,7 +22,8 @@ def dgenerate_model_types():
         capabilities=Capabilities(modes={Mode.TXT2IMG, Mode.IMG2IMG},
                                   slots={"vae", "unet", "text_encoder", "lora", "ip_adapter",
                                          "image_encoder", "controlnet"},
-                                  inputs={"adapter", "control"},
+                                  inputs={"adapter", "control", "latents"},
                                   default_size=Size(1024, 1024)),
-        options=(VAE_TILING, VAE_SLICING, MODEL_CPU_OFFLOAD, MODEL_SEQUENTIAL_OFFLOAD),
+        options=(VAE_TILING, VAE_SLICING, MODEL_CPU_OFFLOAD, MODEL_SEQUENTIAL_OFFLOAD,
+                 *LATENTS_OPTIONS),
     )

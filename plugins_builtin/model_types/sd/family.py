@@ -16,6 +16,10 @@ class StableDiffusion(DiffusersModelType):
     inpaint pipelines are built from the loaded one and share its modules.
     """
 
+    #: the schedulers that can stop and resume part way (--denoising-start / -end)
+    denoising_schedulers = ("EulerDiscreteScheduler", "LMSDiscreteScheduler", "EDMEulerScheduler",
+                            "DPMSolverMultistepScheduler", "DDIMScheduler", "DDPMScheduler",
+                            "PNDMScheduler")
     pipelines = {
         Mode.TXT2IMG: "StableDiffusionPipeline",
         Mode.IMG2IMG: "StableDiffusionImg2ImgPipeline",

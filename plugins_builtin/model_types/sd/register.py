@@ -4,6 +4,7 @@ from dgenerate.plugin_api import Capabilities, ModelTypeSpec, hookimpl
 from dgenerate.plugin_api.diffusion.options import (
     CLIP_SKIPS,
     GUIDANCE_RESCALES,
+    LATENTS_OPTIONS,
     MODEL_CPU_OFFLOAD,
     MODEL_SEQUENTIAL_OFFLOAD,
     ORIGINAL_CONFIG,
@@ -24,7 +25,7 @@ def dgenerate_model_types():
         capabilities=Capabilities(slots={"vae", "unet", "text_encoder", "lora",
                                          "textual_inversion", "controlnet", "t2i_adapter",
                                          "ip_adapter", "image_encoder"},
-                                  inputs={"control", "adapter"}),
+                                  inputs={"control", "adapter", "latents"}),
         options=(CLIP_SKIPS, GUIDANCE_RESCALES, ORIGINAL_CONFIG, SAFETY_CHECKER, VAE_TILING,
-                 VAE_SLICING, MODEL_CPU_OFFLOAD, MODEL_SEQUENTIAL_OFFLOAD),
+                 VAE_SLICING, MODEL_CPU_OFFLOAD, MODEL_SEQUENTIAL_OFFLOAD, *LATENTS_OPTIONS),
     )

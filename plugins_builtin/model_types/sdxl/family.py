@@ -198,6 +198,7 @@ class StableDiffusionXL(_SdxlCommon):
         Mode.INPAINT: "StableDiffusionXLInpaintPipeline",
     }
     guidance_rescale_modes = frozenset({Mode.TXT2IMG, Mode.IMG2IMG, Mode.INPAINT})
+    latents_native = True  # the pipelines take denoising_start / denoising_end
     variant_pipelines = {
         "controlnet": {
             Mode.TXT2IMG: "StableDiffusionXLControlNetPipeline",
@@ -233,6 +234,10 @@ class StableDiffusionXL(_SdxlCommon):
                     raise DgenerateError(f"{flag} needs --sdxl-refiner (the second model of "
                                          "--model-type sdxl)")
         else:
+            if values.get("denoising_end") is not None:
+                raise DgenerateError("--denoising-end cannot be used with --sdxl-refiner: the "
+                                     "refiner finishes what the main model leaves; give "
+                                     "--sdxl-high-noise-fractions to say where it takes over")
             self.refiner_source()
             self.refiner_text_encoders()
             unet = self.refiner_unet()
@@ -455,7 +460,7 @@ class StableDiffusionXL(_SdxlCommon):
             "num_inference_steps": second.inference_steps,
             "guidance_scale": second.guidance_scale,
             "generator": self.generators(job),
-            "output_type": "pil",
+            "output_type": "latent" if job.latents_output else "pil",
         }
         _add_prompt(arguments, values.get("second_model_prompts") or job.prompt, batch,
                     "prompt", "negative_prompt")
@@ -513,7 +518,7 @@ class StableDiffusionXL(_SdxlCommon):
                                    what="refiner steps")
         info = self.info(job, pipeline)
         info["refiner_scheduler"] = type(refiner.scheduler).__name__
-        return RenderOutput(list(result.images), info)
+        return RenderOutput(self.outputs(job, refiner, result.images), info)
 
 
 class StableDiffusionXLPix2Pix(_SdxlCommon):

@@ -7,6 +7,7 @@ from dgenerate.plugin_api.diffusion.options import (
     CLIP_SKIPS,
     GUIDANCE_RESCALES,
     IMAGE_GUIDANCE_SCALES,
+    LATENTS_OPTIONS,
     MODEL_CPU_OFFLOAD,
     MODEL_SEQUENTIAL_OFFLOAD,
     ORIGINAL_CONFIG,
@@ -35,9 +36,9 @@ def dgenerate_model_types():
                                   slots={"vae", "unet", "text_encoder", "text_encoder_2", "lora",
                                          "textual_inversion", "controlnet", "t2i_adapter",
                                          "ip_adapter", "image_encoder"},
-                                  inputs={"control", "adapter"}),
+                                  inputs={"control", "adapter", "latents"}),
         options=(SECOND_PROMPTS, CLIP_SKIPS, GUIDANCE_RESCALES, ORIGINAL_CONFIG, VAE_TILING,
-                 VAE_SLICING, MODEL_CPU_OFFLOAD, MODEL_SEQUENTIAL_OFFLOAD,
+                 VAE_SLICING, MODEL_CPU_OFFLOAD, MODEL_SEQUENTIAL_OFFLOAD, *LATENTS_OPTIONS,
                  *SDXL_MICRO_CONDITIONING.values(), *REFINER_OPTIONS,
                  # the shared second-model options need the refiner, for sdxl
                  *(dataclasses.replace(option, requires=("--sdxl-refiner",))
