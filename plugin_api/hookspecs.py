@@ -84,15 +84,14 @@ def dgenerate_image_processors() -> Iterable[ImageProcessorSpec]:
     """
 
 
-@_provisional
 @hookspec
 def dgenerate_latents_processors() -> Iterable[LatentsProcessorSpec]:
-    """Contribute latents processors (provisional, not called yet).
+    """Contribute latents processors (``--latents-processors``,
+    ``--img2img-latents-processors``, ``--latents-post-processors``).
 
-    The target is a :class:`~dgenerate.plugin_api.LatentsProcessor` subclass.
-    Nothing uses latents processors yet: the options that will run them
-    (``--latents-processors`` and friends) do not exist yet, and the interface may
-    change when they arrive.
+    The target is a :class:`~dgenerate.plugin_api.LatentsProcessor` subclass; the
+    diffusion toolkit creates it from its URI and calls it with a batch of latents and
+    the pipeline they belong to.
 
     Example::
 

@@ -237,8 +237,8 @@ class ImageProcessorSpec(ArgumentedSpec):
 
 
 class LatentsProcessorSpec(ArgumentedSpec):
-    """A latents processor (provisional, not called yet: the options that will run
-    latents processors, ``--latents-processors`` and friends, do not exist yet)."""
+    """A latents processor, usable in ``--latents-processors``, ``--img2img-latents-processors``
+    and ``--latents-post-processors``; the target is a ``LatentsProcessor`` subclass."""
 
     category = Category.LATENTS_PROCESSOR
 

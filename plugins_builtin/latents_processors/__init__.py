@@ -1,0 +1,1 @@
+"""The builtin latents processors: ``scale``, ``noise`` and ``interposer``."""
