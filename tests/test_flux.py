@@ -154,7 +154,9 @@ def test_sub_model_slots(tiny_flux: Path, flux_lora: Path, tmp_path: Path) -> No
 def test_capabilities_and_default_size() -> None:
     spec = isolated_plugin_manager().registry(Category.MODEL_TYPE).get("flux")
     assert spec.capabilities.modes == {Mode.TXT2IMG, Mode.IMG2IMG, Mode.INPAINT}
-    assert spec.capabilities.slots == {"vae", "text_encoder", "text_encoder_2", "lora"}
+    assert spec.capabilities.slots == {
+        "vae", "text_encoder", "text_encoder_2", "lora", "controlnet", "ip_adapter",
+        "image_encoder", "textual_inversion", "transformer"}
     assert spec.capabilities.default_size is None  # the loaded model says
     from dgenerate.plugins_builtin.model_types.flux.family import Flux
 

@@ -34,7 +34,14 @@ class Flux(DiffusersModelType):
         Mode.IMG2IMG: "FluxImg2ImgPipeline",
         Mode.INPAINT: "FluxInpaintPipeline",
     }
+    #: a union ControlNet is a FluxControlNetModel too: the same pipelines take it
+    variant_pipelines = {variant: {
+        Mode.TXT2IMG: "FluxControlNetPipeline",
+        Mode.IMG2IMG: "FluxControlNetImg2ImgPipeline",
+        Mode.INPAINT: "FluxControlNetInpaintPipeline",
+    } for variant in ("controlnet", "controlnet_union")}
     guidance_rescale_modes = frozenset()
+    denoising_schedulers = ("FlowMatchEulerDiscreteScheduler",)
 
     # ------------------------------------------------------------------- checks
 
@@ -84,7 +91,9 @@ class Flux(DiffusersModelType):
         arguments = super().call_arguments(job, pipeline)
         arguments.pop("negative_prompt", None)  # refused in check(); never true CFG
         # Flux img2img makes images of the model's native size unless told the output size
-        arguments.update(width=job.width, height=job.height)
+        # (resuming from latents, the toolkit gave the latents' size)
+        arguments.setdefault("width", job.width)
+        arguments.setdefault("height", job.height)
         second = job.values.get("second_prompts")
         if second is not None:
             arguments["prompt_2"] = [second.positive] * job.batch_size

@@ -37,7 +37,10 @@ class StableDiffusion3(DiffusersModelType):
         Mode.IMG2IMG: "StableDiffusion3Img2ImgPipeline",
         Mode.INPAINT: "StableDiffusion3InpaintPipeline",
     }
+    #: ControlNets guide txt2img only (the manual: not img2img or inpainting with sd3)
+    variant_pipelines = {"controlnet": {Mode.TXT2IMG: "StableDiffusion3ControlNetPipeline"}}
     guidance_rescale_modes = frozenset()
+    denoising_schedulers = ("FlowMatchEulerDiscreteScheduler",)
 
     def default_size(self) -> Size:
         """The transformer's native size: its sample size in latents times the VAE's scale
@@ -65,3 +68,16 @@ class StableDiffusion3(DiffusersModelType):
         arguments["max_sequence_length"] = (DEFAULT_MAX_SEQUENCE_LENGTH if length is None
                                             else length)
         return arguments
+
+    def call(self, job: Job, pipeline: Any, arguments: dict[str, Any]) -> Any:
+        """diffusers' SD3 ControlNet pipeline encodes the control image with noise drawn from
+        torch's global generator: seeded from the job's seed (and restored afterwards), its
+        pictures repeat like every other."""
+        if "control_image" not in arguments:
+            return super().call(job, pipeline, arguments)
+        import torch
+
+        cuda = [torch.device(self.device).index or 0] if self.device.startswith("cuda") else []
+        with torch.random.fork_rng(devices=cuda):
+            torch.manual_seed(job.seeds[0])
+            return super().call(job, pipeline, arguments)
