@@ -11,7 +11,8 @@ from typing import Any
 from ..errors import DgenerateError
 from .sources import ResolvedModel
 
-__all__ = ["disk_size", "hub_offline", "load_pipeline", "safety_checker_arguments"]
+__all__ = ["disk_size", "hub_offline", "load_pipeline", "safety_checker_arguments",
+           "single_file_config_repository"]
 
 
 def disk_size(model: ResolvedModel) -> int:
@@ -144,6 +145,53 @@ def _config_repository(path: str) -> str | None:
         return None
 
 
+#: per family of pipeline classes (by name prefix, most specific first): the prefix of the
+#: repositories whose configuration fits its single files, and the repository to use when
+#: diffusers' detection names another one. diffusers tells SD3 from SD 1.x by the sizes of
+#: the released models' weights, so an SD3 checkpoint of another size (a distilled or tiny
+#: one) would be read with the configuration of Stable Diffusion 1.5; a Flux Fill or
+#: Kontext pipeline needs the configuration of its own repository.
+_FAMILY_CONFIGS = (
+    ("StableDiffusion3", "stabilityai/stable-diffusion-3",
+     "stabilityai/stable-diffusion-3-medium-diffusers"),
+    ("FluxFill", "black-forest-labs/FLUX.1-Fill", "black-forest-labs/FLUX.1-Fill-dev"),
+    ("FluxKontext", "black-forest-labs/FLUX.1-Kontext", "black-forest-labs/FLUX.1-Kontext-dev"),
+    ("Flux", "black-forest-labs/FLUX.1-", "black-forest-labs/FLUX.1-dev"),
+)
+
+
+def single_file_config_repository(path: str, pipeline_class: Any = None) -> str | None:
+    """The Hugging Face repository whose configuration files (``model_index.json``, the
+    ``config.json`` of each part, the tokenizers; no weights) a single-file checkpoint
+    loaded into ``pipeline_class`` takes: diffusers' detection, unless it names a
+    repository of another family than the pipeline's (see ``_FAMILY_CONFIGS``)."""
+    detected = _config_repository(path)
+    name = getattr(pipeline_class, "__name__", "") or ""
+    for prefix, fits, default in _FAMILY_CONFIGS:
+        if name.startswith(prefix):
+            return detected if detected and detected.startswith(fits) else default
+    return detected
+
+
+def _family_config(pipeline_class: Any, path: str) -> str | None:
+    """The repository to give ``from_single_file`` as ``config=``, when diffusers' own
+    detection would pick one that does not fit the pipeline's family; else None."""
+    name = getattr(pipeline_class, "__name__", "") or ""
+    if not any(name.startswith(prefix) for prefix, _, _ in _FAMILY_CONFIGS):
+        return None
+    chosen = single_file_config_repository(path, pipeline_class)
+    return None if chosen == _config_repository(path) else chosen
+
+
+#: the option that gives each kind of part a single file may lack
+_PART_OPTIONS = {
+    "AutoencoderKL": "--vae", "CLIPTextModel": "--text-encoders",
+    "CLIPTextModelWithProjection": "--text-encoders", "T5EncoderModel": "--text-encoders",
+    "SD3Transformer2DModel": "--transformer", "FluxTransformer2DModel": "--transformer",
+    "UNet2DConditionModel": "--unet",
+}
+
+
 def _text_repository(original_config: str) -> tuple[str, str | None]:
     """Where diffusers' legacy ``original_config`` route takes the tokenizer and text
     encoder config from: the repository and subfolder of the original CLIP model."""
@@ -198,7 +246,7 @@ def _legacy_tokenizer(pipeline_class: Any, original_config: str,
 
 def _describe_failure(model: ResolvedModel, error: Exception, *, revision: str,
                       variant: str | None, subfolder: str | None, offline: bool,
-                      original_config: str | None) -> str:
+                      original_config: str | None, pipeline_class: Any = None) -> str:
     from huggingface_hub.errors import (
         GatedRepoError,
         LocalEntryNotFoundError,
@@ -233,7 +281,8 @@ def _describe_failure(model: ResolvedModel, error: Exception, *, revision: str,
         return (f"{where} {model.location!r}{at} is only partly in the local Hugging Face "
                 f"cache and {rest}: {first_paragraph(str(error))}")
     if model.kind == "file":
-        return _describe_file_failure(model.location, error, original_config, offline)
+        return _describe_file_failure(model.location, error, original_config, offline,
+                                      pipeline_class)
     if model.kind == "folder" and variant is None:
         variants = _variants_only(os.path.join(model.location, subfolder or ""))
         if variants:
@@ -279,8 +328,32 @@ def _variants_only(folder: str) -> list[str]:
     return [] if plain else sorted(variants)
 
 
+def _family_config_prefix(pipeline_class: Any) -> str | None:
+    name = getattr(pipeline_class, "__name__", "") or ""
+    return next((prefix for prefix, _, _ in _FAMILY_CONFIGS if name.startswith(prefix)), None)
+
+
+def _missing_part(where: str, message: str, pipeline_class: Any, path: str) -> str:
+    """A single file without the weights of one part of the pipeline (a Flux checkpoint
+    holds only the transformer, most SD3 ones no T5): which part, and how to give it."""
+    found = re.search(r"(\w+) = (\w+)\.from_pretrained", message) or re.search(
+        r"Failed to load (\w+)", message)
+    if found is None:
+        return (f"{where} is not a complete model of this model type: "
+                f"{first_paragraph(message).split('. Please load')[0]}")
+    part, cls = (found.group(1), found.group(2)) if found.lastindex == 2 else (
+        None, found.group(1))
+    named = f"its {part} ({cls})" if part else f"its {cls}"
+    option = _PART_OPTIONS.get(cls)
+    give = f"give that part with {option}" if option else "give that part another way"
+    repository = single_file_config_repository(path, pipeline_class)
+    cached = (f", or have the weights of the Hugging Face repository {repository!r} in the "
+              "local Hugging Face cache" if repository else "")
+    return f"{where} holds no weights of {named}: {give}{cached}"
+
+
 def _describe_file_failure(path: str, error: Exception, original_config: str | None,
-                           offline: bool) -> str:
+                           offline: bool, pipeline_class: Any = None) -> str:
     import pickle
 
     from huggingface_hub.errors import LocalEntryNotFoundError
@@ -297,17 +370,22 @@ def _describe_file_failure(path: str, error: Exception, original_config: str | N
         return (f"{where} cannot be read: it is damaged, incomplete or not the kind of file "
                 "its name says (.safetensors, or a PyTorch pickle for .ckpt .pt .pth .bin)")
     if type(error).__name__ == "SingleFileComponentError":
-        return (f"{where} is not a complete model of this model type: "
-                f"{first_paragraph(str(error)).split('. Please load')[0]}")
+        return _missing_part(where, str(error), pipeline_class, path)
     if isinstance(error, LocalEntryNotFoundError) or (
             isinstance(error, OSError) and "huggingface.co" in str(error)):
         if original_config is None:
-            repository = _config_repository(path)
+            repository = single_file_config_repository(path, pipeline_class)
             named = f"the Hugging Face repository {repository!r}" if repository else (
                 "the Hugging Face repository of its model type")
-            return (f"{where} needs the configuration files of {named}, which are not in the "
-                    f"local Hugging Face cache {_cannot_download(offline, 'them')}; cache them "
-                    "once while online, or give --original-config")
+            # --original-config (an LDM .yaml) describes Stable Diffusion 1.x/2.x and SDXL
+            # checkpoints only; other families have their configuration from the hub alone
+            ldm = _family_config_prefix(pipeline_class) is None
+            instead = (", or give --original-config" if ldm else
+                       ", or give the model as a diffusers folder")
+            return (f"{where} needs the configuration files of {named} (model_index.json, "
+                    f"the config of each part and the tokenizers; no weights), which are not "
+                    f"in the local Hugging Face cache {_cannot_download(offline, 'them')}; "
+                    f"cache them once while online{instead}")
         repository, _ = _text_repository(original_config)
         return (f"{where} with --original-config {original_config!r} needs the tokenizer and "
                 f"text encoder configuration of the Hugging Face repository {repository!r} "
@@ -348,8 +426,10 @@ def load_pipeline(
     try:
         with hub_offline(offline):
             if model.kind == "file":
-                return _load_single_file(pipeline_class, model.location, original_config,
-                                         arguments)
+                pipeline = _load_single_file(pipeline_class, model.location, original_config,
+                                             arguments)
+                _check_single_file_parts(pipeline, model.location)
+                return _inference_mode(pipeline)
             return _load_pretrained(pipeline_class, model, revision, variant, subfolder,
                                     token, offline, arguments, debug)
     except DgenerateError:
@@ -357,7 +437,35 @@ def load_pipeline(
     except Exception as error:
         raise DgenerateError(_describe_failure(
             model, error, revision=revision, variant=variant, subfolder=subfolder,
-            offline=offline, original_config=original_config)) from error
+            offline=offline, original_config=original_config,
+            pipeline_class=pipeline_class)) from error
+
+
+def _inference_mode(pipeline: Any) -> Any:
+    """Every module of ``pipeline`` in evaluation mode. diffusers (0.42) leaves the T5
+    encoder it builds from an SD3 single file in training mode, where its dropout makes
+    every render differ (and worse)."""
+    for module in getattr(pipeline, "components", {}).values():
+        if getattr(module, "training", False) and hasattr(module, "eval"):
+            module.eval()
+    return pipeline
+
+
+def _check_single_file_parts(pipeline: Any, path: str) -> None:
+    """A part whose weights the file lacked is left as empty (meta) tensors by diffusers,
+    which only fails later, when the pipeline moves: say which part and weight now."""
+    for name, module in getattr(pipeline, "components", {}).items():
+        named = getattr(module, "named_parameters", None)
+        if named is None:
+            continue
+        tensors = [*named(), *module.named_buffers()]
+        empty = [key for key, tensor in tensors if tensor.device.type == "meta"]
+        if empty:
+            option = _PART_OPTIONS.get(type(module).__name__)
+            give = f"; give that part with {option}" if option else ""
+            raise DgenerateError(
+                f"the checkpoint {path!r} lacks {len(empty)} weights of its {name} "
+                f"({type(module).__name__}), such as {empty[0]!r}{give}")
 
 
 def _load_single_file(pipeline_class: Any, path: str, original_config: str | None,
@@ -368,6 +476,10 @@ def _load_single_file(pipeline_class: Any, path: str, original_config: str | Non
             f"{pipeline_class.__name__} from one: give a diffusers model folder or a Hugging "
             "Face repository")
     if original_config is None:
+        if "config" not in arguments:
+            config = _family_config(pipeline_class, path)
+            if config is not None:
+                arguments = {**arguments, "config": config}
         return pipeline_class.from_single_file(path, **arguments)
     if not os.path.isfile(original_config):
         raise DgenerateError(f"--original-config {original_config!r} does not exist")
