@@ -35,14 +35,14 @@ from dgenerate.plugin_api.diffusion.sources import (
     resolve_model,
 )
 
+from .families import UNET, classes_for
 from .uri import ControlNetUri
 
 __all__ = ["PLAIN", "UNION", "check_folder", "load_controlnet", "locate", "quantizer",
-           "saved_class"]
+           "saved_config"]
 
-PLAIN = "ControlNetModel"
-UNION = "ControlNetUnionModel"
-_CLASSES = (PLAIN, UNION)
+PLAIN = UNET.plain
+UNION = UNET.union
 #: key prefix of the ControlNet in original-layout files
 _LDM_PREFIX = "control_model."
 #: keys only union ControlNets have
@@ -86,12 +86,12 @@ def check_folder(uri: ControlNetUri, location: str) -> None:
                              f"(it has no config.json){hint}")
 
 
-def saved_class(uri: ControlNetUri, context: Any) -> str | None:
-    """The class name in the ControlNet's config.json, when it can be read without loading or
-    downloading anything (a folder, or a repository in the local Hugging Face cache); else
-    None. Single files are plain ControlNets."""
+def saved_config(uri: ControlNetUri, context: Any) -> dict[str, Any] | None:
+    """The ControlNet's config.json, when it can be read without loading or downloading
+    anything (a folder, or a repository in the local Hugging Face cache); else None (always
+    for single files, which have none)."""
     if uri.is_single_file:
-        return PLAIN
+        return None
     local = os.path.expanduser(uri.path)
     path: str | None = None
     if os.path.isdir(local):
@@ -113,8 +113,7 @@ def saved_class(uri: ControlNetUri, context: Any) -> str | None:
             config = json.load(file)
     except (OSError, ValueError):
         return None
-    name = config.get("_class_name") if isinstance(config, dict) else None
-    return name if isinstance(name, str) else None
+    return config if isinstance(config, dict) else None
 
 
 def load_controlnet(uri: ControlNetUri, context: Any, target: LoadTarget, *,
@@ -123,23 +122,33 @@ def load_controlnet(uri: ControlNetUri, context: Any, target: LoadTarget, *,
     object cache (one ControlNet given to several pipelines loads once)."""
     located = locate(uri, context, token=target.token)
     dtype = target.dtype if uri.dtype is None else resolve_dtype(uri.dtype, target.device)
+    classes = classes_for(target.model_type)
     borrowed: Hashable = None
     main = None
     if located.kind == "file":
-        main = main_unet_config(target)
+        if classes.transformer:
+            from .transformer_files import main_transformer_config
+
+            main = main_transformer_config(target)
+        else:
+            main = main_unet_config(target)
         # a single file takes its configuration from the model's UNet: part of what it is
         borrowed = None if main is None else json.dumps(
             {key: value for key, value in main.items() if not key.startswith("_")},
             sort_keys=True, default=str)
     where = located.location if located.kind == "hub" else os.path.abspath(located.location)
-    key = ("controlnet", located.kind, where, uri.revision or "main", uri.variant,
-           uri.subfolder, str(dtype), uri.quantizer, borrowed, target.device)
+    key = ("controlnet", classes.plain, located.kind, where, uri.revision or "main",
+           uri.variant, uri.subfolder, str(dtype), uri.quantizer, borrowed, target.device)
 
     def create() -> Any:
         context.debug(f"loading the ControlNet of {uri.what} from {located.location!r} "
                       f"({dtype}" + (f", variant {uri.variant}" if uri.variant else "") + ")")
         with hub_offline(target.offline), _quiet(getattr(context, "verbose", False)):
-            if located.kind == "file":
+            if located.kind == "file" and classes.transformer:
+                from .transformer_files import load_transformer_file
+
+                model = load_transformer_file(uri, located, dtype, main, target, classes)
+            elif located.kind == "file":
                 model = _load_file(uri, located, dtype, main, target)
             else:
                 model = _load_pretrained(uri, located, dtype, target, context)
@@ -197,10 +206,12 @@ def _load_pretrained(uri: ControlNetUri, located: ResolvedModel, dtype: Any,
         raise DgenerateError(_failure(uri, located, error, target.offline, "config.json")
                              ) from error
     name = config.get("_class_name") if isinstance(config, Mapping) else None
-    if name not in _CLASSES:
+    classes = classes_for(target.model_type)
+    if name not in classes.names:
         raise DgenerateError(
             f"{uri.what}: {where_text(located, uri.revision)} holds a model of the class "
-            f"{name or 'unknown'}, not a ControlNet ({' or '.join(_CLASSES)})")
+            f"{name or 'unknown'}, not a ControlNet of --model-type {target.model_type} "
+            f"({classes.describe()})")
     cls = getattr(diffusers, name)
     made = quantizer(uri, context, device=target.device)
     if made is not None:

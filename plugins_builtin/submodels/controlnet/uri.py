@@ -25,7 +25,7 @@ ARGUMENTS = (
     ArgSpec(name="end", type=float, default=1.0,
             help="the fraction of the steps after which its guidance ends"),
     ArgSpec(name="mode", type=str | None, default=None,
-            help="the control mode of a union ControlNet: a name or a number"),
+            help="the control mode of a union ControlNet (sdxl, flux): a name or a number"),
     ArgSpec(name="revision", type=str | None, default=None,
             help="the branch, tag or commit of a Hugging Face repository (default main)"),
     ArgSpec(name="variant", type=str | None, default=None,
@@ -48,6 +48,8 @@ UNION_MODES: Mapping[str, Mapping[str, int]] = {
     "sdxl": {"openpose": 0, "depth": 1, "hed": 2, "pidi": 2, "scribble": 2, "ted": 2,
              "canny": 3, "lineart": 3, "anime_lineart": 3, "mlsd": 3, "normal": 4,
              "segment": 5},
+    # InstantX/FLUX.1-dev-Controlnet-Union
+    "flux": {"canny": 0, "tile": 1, "depth": 2, "blur": 3, "pose": 4, "gray": 5, "lq": 6},
 }
 
 
@@ -155,10 +157,11 @@ def mode_number(uri: ControlNetUri, model_type: str | None) -> int:
                              "from 0")
     names = UNION_MODES.get(model_type or "")
     if names is None:
-        known = ", ".join(f"--model-type {name}" for name in sorted(UNION_MODES))
+        first, *others = UNION_MODES
+        also = "".join(f" (names are also known for --model-type {name})" for name in others)
         raise DgenerateError(
-            f"{uri.what}: mode={uri.mode}: control mode names are known for {known}, not "
-            f"--model-type {model_type}; give the mode as a number")
+            f"{uri.what}: mode={uri.mode}: control mode names are known for --model-type "
+            f"{first}, not --model-type {model_type}; give the mode as a number{also}")
     if uri.mode not in names:
         close = difflib.get_close_matches(uri.mode, list(names), n=1, cutoff=0.6)
         hint = f"; did you mean {close[0]!r}?" if close else ""
