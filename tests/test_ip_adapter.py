@@ -410,8 +410,8 @@ def test_output_configs_reproduce_the_picture(tiny_sd: Path, sd_adapters: dict[s
       "--image-seeds", "adapter: {horse}"], "dtype"),
     (["--model-type", "upscaler-x4", "--ip-adapters", "{file}", "--image-seeds",
       "adapter: {horse}"],
-     "--ip-adapters does not apply to --model-type upscaler-x4; it applies to kolors, "
-     "pix2pix, sd, sdxl"),
+     "--ip-adapters does not apply to --model-type upscaler-x4; it applies to flux, "
+     "kolors, pix2pix, sd, sdxl"),
 ])
 def test_mistakes_are_one_clear_error_before_loading(
         arguments: list[str], says: str, sd_adapters: dict[str, Path], tiny_sd: Path) -> None:

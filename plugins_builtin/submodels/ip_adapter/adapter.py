@@ -1,19 +1,21 @@
-"""IP adapters given with ``--ip-adapters``: loaded into the UNet, fed images per job.
+"""IP adapters given with ``--ip-adapters``: loaded into the denoiser, fed images per job.
 
-An IP adapter ("image prompt adapter") adds a second cross attention to the UNet that
-attends to embeddings of images instead of text: the adapter's images (from
-``--image-seeds``: ``adapter: a.png + b.png, c.png`` or ``img.png;adapter=...``) go
+An IP adapter ("image prompt adapter") adds a second cross attention to the denoiser (the
+UNet of Stable Diffusion, SDXL and Kolors; the double-stream blocks of the Flux
+transformer) that attends to embeddings of images instead of text: the adapter's images
+(from ``--image-seeds``: ``adapter: a.png + b.png, c.png`` or ``img.png;adapter=...``) go
 through an image encoder (a CLIP vision model), the adapter projects the embeddings to
 a few tokens, and every cross-attention layer adds what it sees in them, weighted by the
 adapter's ``scale``.
 
 Every URI is checked before anything loads. The weights files are read here (a
-``.safetensors`` file with ``image_proj.`` / ``ip_adapter.`` prefixed keys, or a
+``.safetensors`` file with ``image_proj.`` / ``ip_adapter.`` prefixed keys, or with the
+names of the XLabs Flux adapters, ``ip_adapter_proj_model.`` / ``double_blocks.``; or a
 pickled ``{"image_proj": ..., "ip_adapter": ...}`` read as weights only) and given to
-diffusers' ``load_ip_adapter`` together, which replaces the UNet's attention processors
-and adds the image projection. The adapters are part of the pipeline's cache key; their
-scales are not (they are set before each call). The image encoder is the one of
-``--image-encoder``, else the first ``image_encoder`` folder found beside an adapter's
+diffusers' ``load_ip_adapter`` together, which replaces the denoiser's attention
+processors and adds the image projection. The adapters are part of the pipeline's cache
+key; their scales are not (they are set before each call). The image encoder is the one
+of ``--image-encoder``, else the first ``image_encoder`` folder found beside an adapter's
 weights (diffusers' convention), from the ``image_encoder`` object cache.
 """
 
@@ -121,6 +123,32 @@ def _blob_link_advice(match: re.Match[str]) -> str:
     return ";".join(parts)
 
 
+#: the names of the XLabs Flux adapters: image projection prefix, attention prefix
+_XLABS_PROJECTION = "ip_adapter_proj_model."
+_XLABS_BLOCK = re.compile(r"^double_blocks\.(\d+)\.processor\.ip_adapter_double_stream_"
+                          r"(k|v)_proj\.(weight|bias)$")
+
+
+def _split_flat(keys: list[str]) -> dict[str, dict[str, str]]:
+    """Where each key of a flat weights file goes: ``{part: {name: key}}`` with the parts
+    ``image_proj`` and ``ip_adapter`` and diffusers' names. Keys prefixed ``image_proj.`` /
+    ``ip_adapter.`` keep their names; the XLabs Flux names are renamed (the n-th
+    double-stream block's ``ip_adapter_double_stream_k_proj`` is ``n.to_k_ip``)."""
+    parts: dict[str, dict[str, str]] = {"image_proj": {}, "ip_adapter": {}}
+    for key in keys:
+        part, dot, rest = key.partition(".")
+        if dot and part in parts:
+            parts[part][rest] = key
+        elif key.startswith(_XLABS_PROJECTION):
+            parts["image_proj"][key[len(_XLABS_PROJECTION):]] = key
+        else:
+            block = _XLABS_BLOCK.match(key)
+            if block:
+                index, which, kind = block.groups()
+                parts["ip_adapter"][f"{index}.to_{which}_ip.{kind}"] = key
+    return parts
+
+
 def read_ip_adapter(path: str, what: str) -> dict[str, dict[str, Any]]:
     """The two parts of an IP adapter weights file: ``{"image_proj": {...},
     "ip_adapter": {...}}``. Pickles are read as weights only, never as code."""
@@ -130,14 +158,18 @@ def read_ip_adapter(path: str, what: str) -> dict[str, dict[str, Any]]:
         if path.lower().endswith(".safetensors"):
             from safetensors import safe_open
 
-            state: dict[str, dict[str, Any]] = {"image_proj": {}, "ip_adapter": {}}
             with safe_open(path, framework="pt", device="cpu") as file:
-                for key in file.keys():  # noqa: SIM118 - safe_open is not a mapping
-                    part, dot, rest = key.partition(".")
-                    if dot and part in state:
-                        state[part][rest] = file.get_tensor(key)
+                parts = _split_flat(list(file.keys()))
+                state: Any = {part: {name: file.get_tensor(key) for name, key in names.items()}
+                              for part, names in parts.items()}
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
+            if isinstance(state, Mapping) and "image_proj" not in state and all(
+                    isinstance(key, str) for key in state):
+                # a flat pickle (the XLabs names, or prefixed keys)
+                flat = state
+                state = {part: {name: flat[key] for name, key in names.items()}
+                         for part, names in _split_flat(list(flat)).items()}
     except Exception as error:
         raise DgenerateError(f"{what}: the file {os.path.basename(path)!r} cannot be read "
                              f"({type(error).__name__}: {first_paragraph(error)})") from error
@@ -319,9 +351,10 @@ class IPAdapter(SubModel):
                   for source in sources]
         for source, state in zip(sources, states, strict=True):
             self._check_encoder_fits(source, state, encoder)
-        if "unet" in target.shared:  # a cached UNet: its attention layers change in place
-            pipeline.unet = copy.deepcopy(pipeline.unet)
-            self.context.debug("--ip-adapters: loading into a copy of the shared unet")
+        denoiser = _denoiser(pipeline)
+        if denoiser in target.shared:  # a cached one: its attention layers change in place
+            setattr(pipeline, denoiser, copy.deepcopy(getattr(pipeline, denoiser)))
+            self.context.debug(f"--ip-adapters: loading into a copy of the shared {denoiser}")
         self._feature_extractor(pipeline, encoder)
         try:
             with _library_messages_hidden(self.context.verbose):
@@ -331,9 +364,10 @@ class IPAdapter(SubModel):
         except DgenerateError:
             raise
         except Exception as error:
-            raise DgenerateError(self._describe(sources, error, target)) from error
+            raise DgenerateError(self._describe(sources, error, target, denoiser)) from error
         pipeline.set_ip_adapter_scale([source.scale for source in sources])
-        self.context.debug(f"loaded {len(sources)} IP adapter(s) into the UNet")
+        self.context.debug(f"loaded {len(sources)} IP adapter(s) into the "
+                           f"{_DENOISER_NAMES[denoiser]}")
 
     def call_arguments(self, job: Any, pipeline: Any,
                        values: Mapping[str, Any]) -> dict[str, Any]:
@@ -516,13 +550,15 @@ class IPAdapter(SubModel):
             raise DgenerateError(f"{source.what}: {message}") from error
 
     @staticmethod
-    def _describe(sources: list[AdapterSource], error: Exception, target: LoadTarget) -> str:
+    def _describe(sources: list[AdapterSource], error: Exception, target: LoadTarget,
+                  denoiser: str) -> str:
         text = first_paragraph(error)
         which = sources[0].what if len(sources) == 1 else "--ip-adapters"
-        unfit = (f"{which}: the adapter's weights do not fit the UNet of the model "
+        unfit = (f"{which}: the adapter's weights do not fit the {_DENOISER_NAMES[denoiser]} "
+                 "of the model "
                  f"(--model-type {target.model_type}); it is probably an IP adapter for "
                  "another kind of model")
-        if isinstance(error, KeyError) and "_ip." in text:
+        if isinstance(error, KeyError) and "_ip." in text:  # a layer the file lacks
             return f"{unfit} (it has no weights for the layer {text.strip(chr(39))})"
         mismatch = _SIZE_MISMATCH.search(text)
         if mismatch:
@@ -532,6 +568,15 @@ class IPAdapter(SubModel):
         if isinstance(error, (RuntimeError, ValueError)) and "shape" in text:
             return f"{unfit} ({text})"
         return f"{which}: cannot load the IP adapter(s): {type(error).__name__}: {text}"
+
+
+#: the pipeline component an IP adapter loads into, by its name in messages
+_DENOISER_NAMES = {"unet": "UNet", "transformer": "transformer"}
+
+
+def _denoiser(pipeline: Any) -> str:
+    """``unet`` or ``transformer``: the component of ``pipeline`` the adapter changes."""
+    return "transformer" if getattr(pipeline, "transformer", None) is not None else "unet"
 
 
 _SIZE_MISMATCH = re.compile(r"size mismatch for (\S+): copying a param with shape (.+?) from "

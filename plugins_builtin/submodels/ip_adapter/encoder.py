@@ -29,6 +29,7 @@ from dgenerate.plugin_api.diffusion.loading import (
     where_text,
 )
 from dgenerate.plugin_api.diffusion.sources import MODEL_FILE_SUFFIXES, ResolvedModel
+from dgenerate.plugin_api.specs import Category
 
 __all__ = ["ENCODER_ARGUMENTS", "EncoderSource", "ImageEncoder", "encoder_size",
            "load_image_encoder", "parse_encoder_uri"]
@@ -242,7 +243,19 @@ class ImageEncoder(SubModel):
         return None if text is None else parse_encoder_uri(text, self.context)
 
     def check(self, values: Mapping[str, Any], model_type: str) -> None:
+        # with a model type that takes IP adapters, the encoder serves them; one that takes
+        # an image encoder but no IP adapters (image prompts) uses it alone
+        if (values.get(self.option_names[0] if self.option_names else "image_encoder")
+                is not None and not values.get("ip_adapters") and self._serves_adapters(
+                    model_type)):
+            raise DgenerateError("--image-encoder needs --ip-adapters")
         self.source(values)
+
+    def _serves_adapters(self, model_type: str) -> bool:
+        for spec in self.context.specs(Category.MODEL_TYPE):
+            if model_type in spec.names:
+                return "ip_adapter" in spec.capabilities.slots
+        return True
 
     def load_key(self, values: Mapping[str, Any]) -> Hashable:
         source = self.source(values)

@@ -25,9 +25,10 @@ IP_ADAPTERS = OptionSpec(
 IMAGE_ENCODER = OptionSpec(
     flags=("-ie", "--image-encoder"),
     variable="image_encoder_uri", metavar="IMAGE_ENCODER_URI", group="IP adapters",
-    requires=("--ip-adapters",),
     help="The CLIP vision model that turns the IP adapter images into embeddings, instead "
-         'of the one found beside the IP adapter weights: "PATH;ARGUMENT=VALUE...". PATH is '
+         "of the one found beside the IP adapter weights; it needs --ip-adapters, except with "
+         "a model type that takes image prompts without them (s-cascade, whose prior encodes "
+         'its image seeds with it): "PATH;ARGUMENT=VALUE...". PATH is '
          "a Hugging Face repository id or a folder holding its config.json (no single files "
          "or URLs). Arguments: revision (default main), variant (the weights variant; it "
          "does not follow --variant), subfolder and dtype (auto, float16, bfloat16, float32; "

@@ -7,12 +7,20 @@ An embedding file holds one of:
 * Stable Diffusion, A1111 ``.safetensors``: ``{"emb_params": vectors}`` (no token stored);
 * Stable Diffusion, diffusers: ``{token: vectors}``;
 * Stable Diffusion XL: ``{"clip_l": vectors, "clip_g": vectors}``, one set per text encoder
-  (no token stored).
+  (no token stored);
+* Flux: ``{"clip_l": vectors}`` or ``{"clip_l": vectors, "t5": vectors}`` (no token stored):
+  the CLIP vectors go to the CLIP text encoder, the T5 ones, when there are some, to the T5
+  encoder. A Stable Diffusion 1.x embedding (one set of vectors) also fits Flux's CLIP
+  encoder when its vectors are as wide.
 
 ``vectors`` is one embedding vector or a matrix of several (a multi-vector embedding: the
 token stands for that many prompt positions). The token written in the prompt is the
 ``token`` argument if given, else the one stored in the file, else the file name without
-its extension, spaces made underscores (always so for Stable Diffusion XL files).
+its extension, spaces made underscores (always so for Stable Diffusion XL and Flux).
+
+A pipeline class with diffusers' textual inversion loader writes the extra tokens of a
+multi-vector embedding into the prompts itself; for one without it (the Flux img2img,
+inpaint and ControlNet pipelines) the prompt is expanded here before the call.
 """
 
 from __future__ import annotations
@@ -212,16 +220,24 @@ def _first_line(error: BaseException) -> str:
 
 @dataclasses.dataclass(frozen=True)
 class Embedding:
-    """What an embedding file holds: its vectors (``single``, or ``clip_l`` and ``clip_g``
-    for Stable Diffusion XL), each ``[count, size]``, and the token stored with them."""
+    """What an embedding file holds: its vectors (``single``; ``clip_l`` and ``clip_g`` for
+    Stable Diffusion XL; ``clip_l`` and maybe ``t5`` for Flux), each ``[count, size]``, and
+    the token stored with them."""
 
     vectors: Mapping[str, Any]
     stored_token: str | None
     file_name: str
 
     @property
+    def kind(self) -> str:
+        """``sd`` (one set of vectors), ``sdxl`` or ``flux``: the models it was made for."""
+        if "clip_g" in self.vectors:
+            return "sdxl"
+        return "flux" if "clip_l" in self.vectors else "sd"
+
+    @property
     def dual(self) -> bool:
-        return "clip_l" in self.vectors
+        return self.kind == "sdxl"
 
     @property
     def default_token(self) -> str:
@@ -241,7 +257,7 @@ def _not_embedding(what: str, detail: str) -> DgenerateError:
     return DgenerateError(
         f"{FLAG} {what}: the file is not a textual inversion embedding ({detail}); an "
         "embedding holds one tensor ({token: vectors} or A1111's emb_params), A1111's "
-        "string_to_param, or clip_l and clip_g (Stable Diffusion XL)")
+        "string_to_param, clip_l and clip_g (Stable Diffusion XL), or clip_l and t5 (Flux)")
 
 
 def _load_safetensors(path: str, what: str) -> dict[str, Any]:
@@ -251,7 +267,8 @@ def _load_safetensors(path: str, what: str) -> dict[str, Any]:
         with safe_open(path, framework="pt", device="cpu") as file:
             keys = list(file.keys())
             # look before loading: a whole model given by mistake is refused unread
-            if not ({"clip_l", "clip_g"} <= set(keys) or len(keys) == 1):
+            if not ({"clip_l", "clip_g"} <= set(keys) or len(keys) == 1
+                    or set(keys) == {"clip_l", "t5"}):
                 raise _not_embedding(what, _describe_keys(keys))
             return {key: file.get_tensor(key) for key in keys}
     except SafetensorError as error:
@@ -314,6 +331,8 @@ def read_embedding(path: str, what: str, file_name: str | None = None) -> Embedd
     if "clip_l" in content and "clip_g" in content:
         return Embedding({key: _vectors(content[key], what, key) for key in ("clip_l", "clip_g")},
                          None, name)
+    if "clip_l" in content and set(keys) <= {"clip_l", "t5"}:  # Flux
+        return Embedding({key: _vectors(content[key], what, key) for key in keys}, None, name)
     if "string_to_param" in content:  # A1111 / stable-diffusion-webui
         parameters = content["string_to_param"]
         if not isinstance(parameters, Mapping) or not parameters:
@@ -353,41 +372,76 @@ def own_text_encoder(encoder: Any) -> Any:
     Loading an embedding grows the token embeddings (transformers does it in place). A
     text encoder may be shared with other cached pipelines (given by a text encoder
     sub-model, kept in its cache): the copy grows instead, so they keep their vocabulary.
-    Only the modules on the way to the embeddings are copied; no weights are.
+    Only the modules on the way to the embeddings are copied; no weights are. T5 holds
+    its token embeddings twice (``shared`` and ``encoder.embed_tokens``, one module or two
+    tied to one weight) and resizing sets both: every module holding them is copied.
     """
     import torch
 
     embeddings = encoder.get_input_embeddings()
-    path = next(name for name, module in encoder.named_modules() if module is embeddings)
+    weight = embeddings.weight
+    paths = [name for name, module in encoder.named_modules(remove_duplicate=False)
+             if module is embeddings or module._parameters.get("weight") is weight]
     root = _shallow(encoder)
     root.config = copy.deepcopy(encoder.config)  # its vocab_size changes
     if root.__dict__.get("text_model") is encoder:  # see diffusion.compat.patch_text_encoders
         root.__dict__["text_model"] = root
-    parent = root
-    for part in path.split("."):
-        child = _shallow(parent._modules[part])
-        parent._modules[part] = child
-        parent = child
-    # transformers resizes the embeddings in place (``weight.data = ...``): the copy gets
-    # parameter objects of its own, over the same tensors
-    for name, weight in list(parent._parameters.items()):
-        if weight is not None:
-            parent._parameters[name] = torch.nn.Parameter(weight.data,
-                                                          requires_grad=weight.requires_grad)
+    copies = {id(encoder): root}  # an original module's id -> its copy
+    for path in paths:
+        parent = root
+        for part in path.split("."):
+            child = parent._modules[part]
+            if child is not copies.get(id(child)):  # not yet a copy
+                copies.setdefault(id(child), _shallow(child))
+                parent._modules[part] = copies[id(child)]
+            parent = parent._modules[part]
+    # transformers resizes the embeddings in place (``weight.data = ...``): the copies get
+    # parameter objects of their own (one, where the original was tied), over the same
+    # tensors
+    own: dict[int, Any] = {}
+    for path in paths:
+        module = root.get_submodule(path)
+        for name, parameter in list(module._parameters.items()):
+            if parameter is not None:
+                if id(parameter) not in own:
+                    own[id(parameter)] = torch.nn.Parameter(
+                        parameter.data, requires_grad=parameter.requires_grad)
+                module._parameters[name] = own[id(parameter)]
     return root
 
 
-def _encoder_slots(pipeline: Any) -> list[tuple[str, str, str]]:
-    """(vectors key, tokenizer attribute, text encoder attribute) of the pipeline's text
-    encoders that take embeddings: one for Stable Diffusion, two for Stable Diffusion XL."""
-    if getattr(pipeline, "text_encoder_2", None) is not None or getattr(
-            pipeline, "tokenizer_2", None) is not None:
-        slots = [("clip_l", "tokenizer", "text_encoder"),
-                 ("clip_g", "tokenizer_2", "text_encoder_2")]
+def _is_t5(encoder: Any) -> bool:
+    return getattr(getattr(encoder, "config", None), "model_type", None) in ("t5", "umt5")
+
+
+def _encoder_slots(pipeline: Any) -> tuple[str, list[tuple[str, str, str]]]:
+    """The kind of embedding the pipeline takes (``sd``, ``sdxl`` or ``flux``) and the
+    (vectors key, tokenizer attribute, text encoder attribute) of its text encoders that
+    take embeddings: one for Stable Diffusion, two for Stable Diffusion XL; for Flux the
+    CLIP encoder, then the T5 one (given the file's ``t5`` vectors only)."""
+    second = getattr(pipeline, "text_encoder_2", None)
+    if _is_t5(second):
+        kind, slots = "flux", [("clip_l", "tokenizer", "text_encoder"),
+                               ("t5", "tokenizer_2", "text_encoder_2")]
+    elif second is not None or getattr(pipeline, "tokenizer_2", None) is not None:
+        kind, slots = "sdxl", [("clip_l", "tokenizer", "text_encoder"),
+                               ("clip_g", "tokenizer_2", "text_encoder_2")]
     else:
-        slots = [("single", "tokenizer", "text_encoder")]
-    return [slot for slot in slots if getattr(pipeline, slot[1], None) is not None
-            and getattr(pipeline, slot[2], None) is not None]
+        kind, slots = "sd", [("single", "tokenizer", "text_encoder")]
+    return kind, [slot for slot in slots if getattr(pipeline, slot[1], None) is not None
+                  and getattr(pipeline, slot[2], None) is not None]
+
+
+#: what each kind of embedding is, in messages
+_KIND_NAMES = {"sd": "a Stable Diffusion 1.x/2.x embedding (one set of vectors)",
+               "sdxl": "a Stable Diffusion XL embedding (clip_l and clip_g)",
+               "flux": "a Flux embedding (clip_l, and maybe t5)"}
+#: what a model of each kind needs, in messages
+_KIND_NEEDS = {"sd": "has one text encoder and needs one set of vectors",
+               "sdxl": "has two text encoders and needs clip_l and clip_g vectors (a Stable "
+                       "Diffusion XL embedding)",
+               "flux": "takes clip_l vectors, and maybe t5 ones (a Flux embedding), or one "
+                       "set of vectors for its CLIP text encoder"}
 
 
 def _token_names(token: str, count: int) -> list[str]:
@@ -462,7 +516,7 @@ class TextualInversions(SubModel):
             key, read, size=stat.st_size)
 
     def attach(self, pipeline: Any, values: Mapping[str, Any], target: LoadTarget) -> None:
-        slots = _encoder_slots(pipeline)
+        kind, slots = _encoder_slots(pipeline)
         if not slots or not hasattr(pipeline, "load_textual_inversion"):
             raise DgenerateError(f"{FLAG}: the {type(pipeline).__name__} pipeline of "
                                  f"--model-type {target.model_type} cannot load textual "
@@ -471,21 +525,13 @@ class TextualInversions(SubModel):
         given: dict[str, str] = {}  # token -> URI, for clear clashes
         for request in self.requests(values):
             embedding = self.embedding(request, target)
-            dual = len(slots) == 2 or slots[0][0] != "single"
-            if dual and not embedding.dual:
+            if embedding.kind != kind and not (kind == "flux" and embedding.kind == "sd"):
                 raise DgenerateError(
-                    f"{FLAG} {request.uri!r}: the file holds a Stable Diffusion 1.x/2.x "
-                    f"embedding (one set of vectors), but --model-type {target.model_type} "
-                    "has two text encoders and needs clip_l and clip_g vectors (a Stable "
-                    "Diffusion XL embedding)")
-            if not dual and embedding.dual:
-                raise DgenerateError(
-                    f"{FLAG} {request.uri!r}: the file holds a Stable Diffusion XL embedding "
-                    f"(clip_l and clip_g), but --model-type {target.model_type} has one text "
-                    "encoder")
+                    f"{FLAG} {request.uri!r}: the file holds {_KIND_NAMES[embedding.kind]}, "
+                    f"but --model-type {target.model_type} {_KIND_NEEDS[kind]}")
             if request.token is not None:
                 token = request.token
-            elif dual or embedding.stored_token is None:
+            elif kind != "sd" or embedding.stored_token is None:
                 token = embedding.default_token
             else:
                 token = embedding.stored_token
@@ -495,7 +541,11 @@ class TextualInversions(SubModel):
                     f"{token!r}; give one another with token=NAME")
             given[token] = request.uri
             for key, tokenizer_name, encoder_name in slots:
-                vectors = embedding.vectors[key]
+                vectors = embedding.vectors.get(key)
+                if vectors is None and key == "clip_l":  # a one-set embedding on Flux's CLIP
+                    vectors = embedding.vectors["single"]
+                if vectors is None:  # a Flux embedding without t5 vectors
+                    continue
                 if encoder_name not in owned:
                     setattr(pipeline, encoder_name,
                             own_text_encoder(getattr(pipeline, encoder_name)))
@@ -503,6 +553,26 @@ class TextualInversions(SubModel):
                 self._load(pipeline, request, token, vectors, tokenizer_name, encoder_name,
                            key)
             self.context.debug(f"{FLAG}: {request.uri!r} loaded as the token {token!r}")
+
+    def call_arguments(self, job: Any, pipeline: Any,
+                       values: Mapping[str, Any]) -> dict[str, Any]:
+        """The prompts with the extra tokens of multi-vector embeddings written out, for a
+        pipeline class that does not do it itself (it shares the tokenizers of the loaded
+        pipeline, and so knows the tokens)."""
+        from diffusers.loaders import TextualInversionLoaderMixin
+
+        tokenizer = getattr(pipeline, "tokenizer", None)
+        if isinstance(pipeline, TextualInversionLoaderMixin) or tokenizer is None:
+            return {}
+        arguments: dict[str, Any] = {}
+        for name, text in (("prompt", job.prompt.positive),
+                           ("negative_prompt", job.prompt.negative)):
+            if text:
+                expanded = TextualInversionLoaderMixin._maybe_convert_prompt(
+                    pipeline, text, tokenizer)
+                if expanded != text:
+                    arguments[name] = [expanded] * job.batch_size
+        return arguments
 
     def _load(self, pipeline: Any, request: Request, token: str, vectors: Any,
               tokenizer_name: str, encoder_name: str, key: str) -> None:

@@ -17,8 +17,8 @@ TEXTUAL_INVERSIONS = OptionSpec(
          "an embedding file (.safetensors, .pt, .pth, .bin, .ckpt) or an http(s) URL of one "
          "(downloaded into the web cache; Hugging Face blob links are refused: give the "
          "repository and weight-name). Arguments: token (the prompt word; by default the "
-         "one stored in a Stable Diffusion embedding, or for Stable Diffusion XL the file "
-         "name without its extension, spaces made underscores), revision, subfolder and "
+         "one stored in a Stable Diffusion embedding, or for Stable Diffusion XL and Flux the "
+         "file name without its extension, spaces made underscores), revision, subfolder and "
          "weight-name (the file in the repository or folder). A single file or URL takes "
          'only token. Example: "owner/embeddings;weight-name=style.pt;token=<style>".')
 
