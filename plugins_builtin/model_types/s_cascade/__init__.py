@@ -1,0 +1,1 @@
+"""Stable Cascade (``--model-type s-cascade``): a prior pipeline and ``--s-cascade-decoder``."""
