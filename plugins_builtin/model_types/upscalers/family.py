@@ -3,11 +3,15 @@ StableDiffusionLatentUpscalePipeline (x2)."""
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
 from typing import Any
 
 from dgenerate.plugin_api import DgenerateError, Job, Mode, RenderRequest
 from dgenerate.plugin_api.diffusion import DiffusersModelType, pipeline_class
 from dgenerate.plugin_api.diffusion.loading import safety_checker_arguments
+
+#: --upscaler-noise-levels of upscaler-x4 when not given
+NOISE_LEVEL = 20
 
 
 class UpscalerX4(DiffusersModelType):
@@ -27,9 +31,20 @@ class UpscalerX4(DiffusersModelType):
     def loading_key(self) -> tuple:
         return (bool(self.source.values.get("safety_checker")),)
 
+    def check(self, request: RenderRequest) -> None:
+        """The option is declared without default (each family has its own): when it is
+        not given, 20 is set as the value to try, so that names and configs show it."""
+        super().check(request)
+        values = request.values
+        if tuple(values.get("upscaler_noise_levels") or (None,)) == (None,) and isinstance(
+                values, MutableMapping):
+            values["upscaler_noise_levels"] = (NOISE_LEVEL,)
+
     def call_arguments(self, job: Job, pipeline: Any) -> dict[str, Any]:
         arguments = super().call_arguments(job, pipeline)
-        noise_level = job.values["upscaler_noise_levels"]
+        noise_level = job.values.get("upscaler_noise_levels")
+        if noise_level is None:
+            noise_level = NOISE_LEVEL
         most = pipeline.config.max_noise_level
         if noise_level > most:
             raise DgenerateError(f"--upscaler-noise-levels {noise_level}: the upscaler "
