@@ -31,14 +31,15 @@ def tiny_sd3_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def models(tiny_sd: Path, tiny_sdxl: Path, tiny_flux_model: Path,
+def models(tiny_sd: Path, tiny_sdxl: Path, tiny_kolors: Path, tiny_flux_model: Path,
            tiny_sd3_model: Path) -> dict[str, Path]:
-    return {"sd": tiny_sd, "sdxl": tiny_sdxl, "flux": tiny_flux_model, "sd3": tiny_sd3_model}
+    return {"sd": tiny_sd, "sdxl": tiny_sdxl, "kolors": tiny_kolors, "flux": tiny_flux_model,
+            "sd3": tiny_sd3_model}
 
 
 #: a scheduler each family can stop and resume with
-_SCHEDULER = {"sd": ["--schedulers", "EulerDiscreteScheduler"], "sdxl": [], "flux": [],
-              "sd3": []}
+_SCHEDULER = {"sd": ["--schedulers", "EulerDiscreteScheduler"], "sdxl": [], "kolors": [],
+              "flux": [], "sd3": []}
 
 
 def _common(model_type: str) -> list[str]:
@@ -69,14 +70,14 @@ def _pixels(path: Path) -> np.ndarray:
     return np.asarray(Image.open(path).convert("RGB"), dtype=np.int16)
 
 
-@pytest.mark.parametrize("model_type", ["sd", "sdxl", "flux", "sd3"])
+@pytest.mark.parametrize("model_type", ["sd", "sdxl", "kolors", "flux", "sd3"])
 def test_a_two_stage_script_renders_what_one_stage_renders(
         models: dict[str, Path], tmp_path: Path, model_type: str) -> None:
     """Stage one stops at 60 % and writes .pt latents; stage two resumes from last_images:
     the result is the image of one uninterrupted render, bit for bit."""
     model, common = models[model_type], " ".join(_common(model_type))
-    # SD, SD3 and Flux take the latents with latents:, SDXL in the plain image slot
-    seeds = ('"{{ quote(last_images) }}"' if model_type == "sdxl"
+    # SD, SD3 and Flux take the latents with latents:, SDXL and Kolors in the image slot
+    seeds = ('"{{ quote(last_images) }}"' if model_type in ("sdxl", "kolors")
              else '"latents: {{ quote(last_images) }}"')
     script = tmp_path / "two-stage.dgen"
     script.write_text(
