@@ -8,47 +8,21 @@ that starts from a noised input, hence no strength, mask or latents input.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Hashable
 from typing import Any
 
 from dgenerate.plugin_api import DgenerateError, Job, LoadTarget, Mode, RenderOutput, RenderRequest
-from dgenerate.plugin_api.diffusion import DiffusersModelType, ResolvedModel, pipeline_class
-from dgenerate.plugin_api.diffusion.compat import patch_text_encoders
+from dgenerate.plugin_api.diffusion import DiffusersModelType
 from dgenerate.plugin_api.diffusion.components import (
     UNetUri,
     check_unet_uri,
     parse_unet_uri,
     unet_key,
 )
-from dgenerate.plugin_api.diffusion.devices import resolve_dtype
-from dgenerate.plugin_api.diffusion.loading import disk_size, load_pipeline
-from dgenerate.plugin_api.diffusion.model_type import (
-    offload_mode,
-    original_scheduler,
-    place_pipeline,
-)
-from dgenerate.plugin_api.diffusion.schedulers import (
-    build_scheduler,
-    check_scheduler_uri,
-    compatible_names,
-)
-from dgenerate.plugin_api.diffusion.text_encoders import (
-    asks_help,
-    describe_text_encoders,
-    parse_text_encoders,
-    text_encoder_components,
-    text_encoders_key,
-)
+from dgenerate.plugin_api.diffusion.second_model import SecondModel
 
-from .loading import (
-    DECODER_ARGUMENTS,
-    DecoderSource,
-    decoder_key,
-    load_cascade_unet,
-    register_paella,
-)
+from .loading import DECODER_ARGUMENTS, load_cascade_unet, register_paella
 
 __all__ = ["StableCascade"]
 
@@ -57,17 +31,11 @@ DECODER_PIPELINE = "StableCascadeDecoderPipeline"
 DECODER_STEPS = 10
 DECODER_GUIDANCE = 0.0
 
-_SECOND_OFFLOAD_FLAGS = ("--second-model-cpu-offload", "--second-model-sequential-offload")
-_TEXT_ENCODERS2 = "--second-model-text-encoders"
-_HELP = {"help", "helpargs"}
 
-
-def _renamed(error: DgenerateError, old: str, new: str) -> DgenerateError:
-    """``error`` with the option it starts with named as the decoder's."""
-    message = str(error)
-    if message.startswith(old):
-        message = new + message[len(old):]
-    return DgenerateError(f"{message} (the decoder's scheduler)")
+def _decoder_unet(uri: UNetUri, context: Any, target: LoadTarget) -> Any:
+    """``--second-model-unet``: a ``StableCascadeUNet``, with the decoder's defaults."""
+    return load_cascade_unet(uri, context, component="decoder", dtype=target.dtype,
+                             device=target.device, variant=target.variant, token=target.token)
 
 
 def _distinct(images: tuple[Any, ...]) -> list[Any]:
@@ -112,8 +80,11 @@ class StableCascade(DiffusersModelType):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._decoder_source: DecoderSource | None = None
-        self._decoder_model: ResolvedModel | None = None
+        self.second = SecondModel(
+            self, name="s_cascade_decoder", flag="--s-cascade-decoder", what="decoder",
+            model_type="s-cascade decoder", pipeline=DECODER_PIPELINE,
+            arguments=DECODER_ARGUMENTS, unet_slot="decoder", load_unet=_decoder_unet,
+            prepare=register_paella)
 
     # ------------------------------------------------------------------- checks
 
@@ -126,40 +97,16 @@ class StableCascade(DiffusersModelType):
                 "makes image embeddings, and the decoder turns them into pictures (for "
                 "example --s-cascade-decoder \"stabilityai/stable-cascade;dtype=float16\" "
                 "with the prior stabilityai/stable-cascade-prior)")
-        self.decoder_source()
-        self.decoder_text_encoders()
-        for uri in (self.prior_unet(), self.decoder_unet()):
-            if uri is not None:
-                check_unet_uri(uri, self.context)
-        offload_mode(values, "second_model", _SECOND_OFFLOAD_FLAGS)
-        schedulers = [uri for uri in values.get("second_model_schedulers") or ()
-                      if uri is not None]
-        if set(schedulers) & _HELP and len(schedulers) > 1:
-            raise DgenerateError("--second-model-schedulers: help and helpargs must be given "
-                                 "alone")
-        for uri in schedulers:
-            if uri not in _HELP:
-                try:
-                    check_scheduler_uri(uri, self.context)
-                except DgenerateError as error:
-                    raise _renamed(error, "--schedulers", "--second-model-schedulers") from None
+        unet = self.prior_unet()
+        if unet is not None:
+            check_unet_uri(unet, self.context)
+        self.second.check(values)
 
     def help_text(self, request: RenderRequest) -> str | None:
         """``--second-model-schedulers help`` / ``helpargs`` and
         ``--second-model-text-encoders help``: about the decoder."""
-        values = request.values
-        if asks_help(values.get("second_model_text_encoders")):
-            if asks_help(values.get("text_encoders")):
-                raise DgenerateError(f"--text-encoders help and {_TEXT_ENCODERS2} help cannot "
-                                     "be given together")
-            return describe_text_encoders(self.decoder_target(pipeline_class(DECODER_PIPELINE)))
-        asked = (values.get("second_model_schedulers") or (None,))[0]
-        if asked not in _HELP:
-            return super().help_text(request)
-        cls, config = original_scheduler(self.decoder())
-        names = compatible_names(cls.from_config(config), extra=self.extra_schedulers)
-        return self.describe_schedulers(str(values["s_cascade_decoder"]), names=names,
-                                        arguments=asked == "helpargs")
+        text = self.second.help_text(request)
+        return super().help_text(request) if text is None else text
 
     # ---------------------------------------------------------- the prior's parts
 
@@ -205,130 +152,18 @@ class StableCascade(DiffusersModelType):
 
     # ---------------------------------------------------------------- decoder
 
-    def decoder_source(self) -> DecoderSource:
-        """``--s-cascade-decoder`` with its URI arguments checked."""
-        if self._decoder_source is None:
-            uri = self.source.values["s_cascade_decoder"]
-            path, arguments = self.context.parse_uri(uri, DECODER_ARGUMENTS,
-                                                     owner="--s-cascade-decoder")
-            self._decoder_source = DecoderSource(
-                path=path, revision=arguments.get("revision", "main"),
-                variant=arguments.get("variant", self.source.variant),
-                subfolder=arguments.get("subfolder"),
-                dtype=arguments.get("dtype") or self.source.dtype, given=frozenset(arguments))
-        return self._decoder_source
-
-    @property
-    def decoder_model(self) -> ResolvedModel:
-        if self._decoder_model is None:
-            try:
-                self._decoder_model = self.resolve(self.decoder_source().path)
-            except DgenerateError as error:
-                raise DgenerateError(f"--s-cascade-decoder: {error}") from error
-        return self._decoder_model
-
-    @property
-    def decoder_dtype(self) -> Any:
-        return resolve_dtype(self.decoder_source().dtype, self.device)
-
-    def decoder_unet(self) -> UNetUri | None:
-        text = self.source.values.get("second_model_unet")
-        return None if text is None else parse_unet_uri(text, self.context,
-                                                        option="--second-model-unet")
-
-    def decoder_text_encoders(self) -> list[Any] | None:
-        return parse_text_encoders(self.source.values.get("second_model_text_encoders"),
-                                   self.context, option=_TEXT_ENCODERS2)
-
-    def decoder_target(self, cls: Any) -> LoadTarget:
-        """What the decoder's sub-models load for: its variant and dtype are their default."""
-        source, model = self.decoder_source(), self.decoder_model
-        return LoadTarget(
-            model_type="s-cascade decoder", pipeline_class=cls, dtype=self.decoder_dtype,
-            device=self.device, revision=source.revision,
-            variant=source.variant if model.kind != "file" else None,
-            token=self.source.auth_token, offline=self.context.offline_mode, model=model,
-            subfolder=source.subfolder)
-
-    def decoder_key(self) -> tuple[Hashable, ...]:
-        values, unet = self.source.values, self.decoder_unet()
-        return (decoder_key(self.decoder_source(), self.decoder_model, self.decoder_dtype),
-                self.device, values.get("second_model_original_config"),
-                offload_mode(values, "second_model", _SECOND_OFFLOAD_FLAGS),
-                None if unet is None else unet_key(unet),
-                text_encoders_key(self.decoder_text_encoders()))
-
-    def load_decoder(self) -> Any:
-        source, model, values = self.decoder_source(), self.decoder_model, self.source.values
-        original_config = values.get("second_model_original_config")
-        if model.kind == "file":
-            extra = sorted(source.given & {"revision", "variant", "subfolder"})
-            if extra:
-                raise DgenerateError(
-                    f"--s-cascade-decoder {values['s_cascade_decoder']!r}: a single-file "
-                    f"checkpoint takes only the dtype argument, not {', '.join(extra)}")
-        elif original_config is not None:
-            raise DgenerateError("--second-model-original-config applies to a single-file "
-                                 f"decoder checkpoint; {source.path!r} is not one")
-        register_paella()
-        cls = pipeline_class(DECODER_PIPELINE)
-        variant = source.variant if model.kind != "file" else None
-        extra: dict[str, Any] = {}
-        unet = self.decoder_unet()
-        if unet is not None:
-            extra["decoder"] = load_cascade_unet(
-                unet, self.context, component="decoder", dtype=self.decoder_dtype,
-                device=self.device, variant=variant, token=self.source.auth_token)
-        extra.update(text_encoder_components(self.decoder_text_encoders(), self.context,
-                                             self.decoder_target(cls), option=_TEXT_ENCODERS2))
-        try:
-            pipeline = load_pipeline(
-                cls, model, dtype=self.decoder_dtype, revision=source.revision,
-                variant=variant, subfolder=source.subfolder, token=self.source.auth_token,
-                offline=self.context.offline_mode, original_config=original_config,
-                extra=extra, debug=self.context.debug)
-        except DgenerateError as error:
-            raise DgenerateError(f"--s-cascade-decoder: {error}") from error
-        patch_text_encoders(pipeline)
-        original_scheduler(pipeline)
-        return place_pipeline(pipeline, self.device,
-                              offload_mode(values, "second_model", _SECOND_OFFLOAD_FLAGS),
-                              debug=self.context.debug, flag="--second-model-cpu-offload")
-
     def decoder(self) -> Any:
         """The decoder pipeline, from the kernel's ``pipeline`` cache."""
-        offloaded = offload_mode(self.source.values, "second_model", _SECOND_OFFLOAD_FLAGS)
-        return self.context.cache("pipeline").get_or_create(
-            self.decoder_key(), self.load_decoder, size=disk_size(self.decoder_model),
-            device="cpu" if offloaded else self.device)
+        return self.second.pipeline()
 
     def decoder_job(self, job: Job) -> Job:
         """The job as the decoder runs it: its steps, guidance, scheduler and prompt."""
-        values = job.values
-        steps = values.get("second_model_inference_steps") or DECODER_STEPS
-        guidance = values.get("second_model_guidance_scales")
-        return dataclasses.replace(
-            job, inference_steps=steps,
-            guidance_scale=DECODER_GUIDANCE if guidance is None else guidance,
-            scheduler=values.get("second_model_schedulers") or job.scheduler, sigmas=None,
-            prompt=values.get("second_model_prompts") or job.prompt)
-
-    def decoder_scheduler(self, decoder: Any, uri: str | None, flag: str) -> Any:
-        cls, config = original_scheduler(decoder)
-        fresh = cls.from_config(config)
-        if uri is None:
-            return fresh
-        try:
-            return build_scheduler(uri, fresh, config, self.context,
-                                   extra=self.extra_schedulers)
-        except DgenerateError as error:
-            raise _renamed(error, "--schedulers", flag) from None
+        return self.second.job(job, steps=DECODER_STEPS, guidance=DECODER_GUIDANCE, sigmas=None,
+                               prompt=job.values.get("second_model_prompts") or job.prompt)
 
     def decoder_arguments(self, job: Job, decoder: Any, embeddings: Any) -> dict[str, Any]:
         second = self.decoder_job(job)
-        flag = ("--second-model-schedulers" if job.values.get("second_model_schedulers")
-                else "--schedulers")
-        decoder.scheduler = self.decoder_scheduler(decoder, second.scheduler, flag)
+        decoder.scheduler = self.second.scheduler(decoder, second.scheduler, job.values)
         batch = job.batch_size
         arguments: dict[str, Any] = {
             # the prior and the decoder may differ in precision (bf16 prior, fp16 decoder)

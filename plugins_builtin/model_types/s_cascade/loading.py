@@ -1,5 +1,5 @@
-"""Loading what the Stable Cascade pipelines take besides the model: the decoder's source,
-its Paella VQ model class, and the prior's or decoder's UNet from ``--unet`` /
+"""Loading what the Stable Cascade pipelines take besides the model: the decoder's URI
+arguments, its Paella VQ model class, and the prior's or decoder's UNet from ``--unet`` /
 ``--second-model-unet``.
 
 The UNet sub-model kind loads ``UNet2DConditionModel``s found in a model's ``unet``
@@ -9,43 +9,21 @@ so this family loads them itself (same URI syntax, same object cache).
 
 from __future__ import annotations
 
-import dataclasses
 import os
-from collections.abc import Hashable
-from typing import Any, Literal
+from typing import Any
 
-from dgenerate.plugin_api import ArgSpec, DgenerateError
+from dgenerate.plugin_api import DgenerateError
 from dgenerate.plugin_api.diffusion.components import UNetUri, unet_key
 from dgenerate.plugin_api.diffusion.devices import resolve_dtype
 from dgenerate.plugin_api.diffusion.loading import first_paragraph, hub_offline, where_text
+from dgenerate.plugin_api.diffusion.second_model import second_model_arguments
 from dgenerate.plugin_api.diffusion.sources import ResolvedModel, resolve_model
 from dgenerate.plugin_api.specs import Category
 
-__all__ = ["DECODER_ARGUMENTS", "DecoderSource", "load_cascade_unet", "register_paella"]
+__all__ = ["DECODER_ARGUMENTS", "load_cascade_unet", "register_paella"]
 
 #: the URI arguments of --s-cascade-decoder
-DECODER_ARGUMENTS = (
-    ArgSpec(name="revision", type=str, default="main",
-            help="the branch or tag of a Hugging Face repository"),
-    ArgSpec(name="variant", type=str | None, default=None,
-            help="the weights variant (fp16, bf16 ...); default --variant"),
-    ArgSpec(name="subfolder", type=str | None, default=None,
-            help="the folder of the decoder inside the repository or folder"),
-    ArgSpec(name="dtype", type=Literal["auto", "bfloat16", "float16", "float32"] | None,
-            default=None, help="the precision; default --dtype"),
-)
-
-
-@dataclasses.dataclass(frozen=True)
-class DecoderSource:
-    """``--s-cascade-decoder`` parsed: where the decoder is and how to load it."""
-
-    path: str
-    revision: str
-    variant: str | None
-    subfolder: str | None
-    dtype: str
-    given: frozenset[str]  # the URI arguments written in the URI
+DECODER_ARGUMENTS = second_model_arguments("decoder", variants="fp16, bf16 ...")
 
 
 def register_paella() -> None:
@@ -139,7 +117,3 @@ def _size(located: ResolvedModel, uri: UNetUri) -> int:
     return sum(os.path.getsize(os.path.join(folder, name)) for name in os.listdir(folder)
                if name.endswith((".safetensors", ".bin")))
 
-
-def decoder_key(source: DecoderSource, model: ResolvedModel, dtype: Any) -> Hashable:
-    return ("s-cascade decoder", model.kind, model.location, source.revision, source.variant,
-            source.subfolder, str(dtype))

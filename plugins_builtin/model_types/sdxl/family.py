@@ -3,69 +3,30 @@ and SDXL InstructPix2Pix."""
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 import math
-from collections.abc import Hashable, Mapping
-from typing import Any, Literal
+from collections.abc import Mapping
+from typing import Any
 
-from dgenerate.plugin_api import (
-    ArgSpec,
-    DgenerateError,
-    Job,
-    LoadTarget,
-    Mode,
-    RenderOutput,
-    RenderRequest,
-)
-from dgenerate.plugin_api.diffusion import DiffusersModelType, ResolvedModel, pipeline_class
-from dgenerate.plugin_api.diffusion.compat import patch_text_encoders
-from dgenerate.plugin_api.diffusion.components import (
-    UNetUri,
-    check_unet_uri,
-    load_unet,
-    parse_unet_uri,
-    unet_key,
-)
-from dgenerate.plugin_api.diffusion.devices import resolve_dtype
-from dgenerate.plugin_api.diffusion.loading import disk_size, load_pipeline
-from dgenerate.plugin_api.diffusion.model_type import (
-    offload_mode,
-    original_scheduler,
-    place_pipeline,
-)
+from dgenerate.plugin_api import DgenerateError, Job, Mode, RenderOutput, RenderRequest
+from dgenerate.plugin_api.diffusion import DiffusersModelType
+from dgenerate.plugin_api.diffusion.components import load_unet
 from dgenerate.plugin_api.diffusion.options import (
     SDXL_MICRO_CONDITIONING,
     micro_conditioning_value,
 )
-from dgenerate.plugin_api.diffusion.schedulers import (
-    build_scheduler,
-    check_scheduler_uri,
-    compatible_names,
+from dgenerate.plugin_api.diffusion.second_model import (
+    SecondModel,
+    renamed,
+    second_model_arguments,
 )
 from dgenerate.plugin_api.diffusion.sigmas import resolve_sigmas
-from dgenerate.plugin_api.diffusion.text_encoders import (
-    asks_help,
-    describe_text_encoders,
-    parse_text_encoders,
-    text_encoder_components,
-    text_encoders_key,
-)
 from dgenerate.plugin_api.values import Prompt
 
 __all__ = ["StableDiffusionXL", "StableDiffusionXLPix2Pix"]
 
 #: the URI arguments of --sdxl-refiner
-REFINER_ARGUMENTS = (
-    ArgSpec(name="revision", type=str, default="main",
-            help="the branch or tag of a Hugging Face repository"),
-    ArgSpec(name="variant", type=str | None, default=None,
-            help="the weights variant (fp16 ...); default --variant"),
-    ArgSpec(name="subfolder", type=str | None, default=None,
-            help="the folder of the refiner inside the repository or folder"),
-    ArgSpec(name="dtype", type=Literal["auto", "bfloat16", "float16", "float32"] | None,
-            default=None, help="the precision; default --dtype"),
-)
+REFINER_ARGUMENTS = second_model_arguments("refiner")
 REFINER_PIPELINE = "StableDiffusionXLImg2ImgPipeline"
 
 #: the second-model options, by value name, with their flags: they need --sdxl-refiner
@@ -79,12 +40,7 @@ _SECOND_MODEL = {
     "second_model_sequential_offload": "--second-model-sequential-offload",
     "second_model_text_encoders": "--second-model-text-encoders",
 }
-_SECOND_OFFLOAD_FLAGS = ("--second-model-cpu-offload", "--second-model-sequential-offload")
 _SUB_MODELS: dict[str, str] = {}
-_TEXT_ENCODERS2 = "--second-model-text-encoders"
-
-
-_HELP = {"help", "helpargs"}
 
 
 def _given(value: Any) -> bool:
@@ -135,26 +91,6 @@ def _check_clip_skip(pipeline: Any, clip_skip: int | None, flag: str, what: str)
     if clip_skip >= layers:
         raise DgenerateError(f"{flag} {clip_skip}: the text encoder of {what} has {layers} "
                              f"layers, so at most {layers - 1} can be skipped")
-
-
-def _renamed(error: DgenerateError, old: str, new: str, where: str) -> DgenerateError:
-    """``error`` with the option it starts with named as the refiner's."""
-    message = str(error)
-    if message.startswith(old):
-        message = new + message[len(old):]
-    return DgenerateError(f"{message} ({where})")
-
-
-@dataclasses.dataclass(frozen=True)
-class RefinerSource:
-    """``--sdxl-refiner`` parsed: where the refiner is and how to load it."""
-
-    path: str
-    revision: str
-    variant: str | None
-    subfolder: str | None
-    dtype: str
-    given: frozenset[str]  # the URI arguments written in the URI
 
 
 class _SdxlCommon(DiffusersModelType):
@@ -215,8 +151,10 @@ class StableDiffusionXL(_SdxlCommon):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._refiner_source: RefinerSource | None = None
-        self._refiner_model: ResolvedModel | None = None
+        self.second = SecondModel(
+            self, name="sdxl_refiner", flag="--sdxl-refiner", what="refiner",
+            model_type="sdxl refiner", pipeline=REFINER_PIPELINE, arguments=REFINER_ARGUMENTS,
+            unet_slot="unet", load_unet=load_unet, extra={"add_watermarker": False})
         self._refiner_warned: set[tuple[int, float]] = set()
 
     # ------------------------------------------------------------------- checks
@@ -238,24 +176,7 @@ class StableDiffusionXL(_SdxlCommon):
                 raise DgenerateError("--denoising-end cannot be used with --sdxl-refiner: the "
                                      "refiner finishes what the main model leaves; give "
                                      "--sdxl-high-noise-fractions to say where it takes over")
-            self.refiner_source()
-            self.refiner_text_encoders()
-            unet = self.refiner_unet()
-            if unet is not None:
-                check_unet_uri(unet, self.context)
-            offload_mode(values, "second_model", _SECOND_OFFLOAD_FLAGS)
-            schedulers = [uri for uri in values.get("second_model_schedulers") or ()
-                          if uri is not None]
-            if set(schedulers) & _HELP and len(schedulers) > 1:
-                raise DgenerateError("--second-model-schedulers: help and helpargs must be "
-                                     "given alone")
-            for uri in schedulers:
-                if uri not in _HELP:
-                    try:
-                        check_scheduler_uri(uri, self.context)
-                    except DgenerateError as error:
-                        raise _renamed(error, "--schedulers", "--second-model-schedulers",
-                                       "the refiner's scheduler") from None
+            self.second.check(values)
         if not request.uses_image_seeds and (
                 _given(values.get("sdxl_aesthetic_scores"))
                 or _given(values.get("sdxl_negative_aesthetic_scores"))):
@@ -265,20 +186,10 @@ class StableDiffusionXL(_SdxlCommon):
                 "refiner give --sdxl-refiner-aesthetic-scores")
 
     def help_text(self, request: RenderRequest) -> str | None:
-        """``--second-model-schedulers help`` / ``helpargs``: the refiner's schedulers."""
-        asked = (request.values.get("second_model_schedulers") or (None,))[0]
-        if asks_help(request.values.get("second_model_text_encoders")):
-            if asks_help(request.values.get("text_encoders")):
-                raise DgenerateError(f"--text-encoders help and {_TEXT_ENCODERS2} help cannot "
-                                     "be given together")
-            return describe_text_encoders(self.refiner_target(
-                pipeline_class(REFINER_PIPELINE)))
-        if asked not in _HELP:
-            return super().help_text(request)
-        cls, config = original_scheduler(self.refiner())
-        names = compatible_names(cls.from_config(config), extra=self.extra_schedulers)
-        return self.describe_schedulers(str(request.values["sdxl_refiner"]), names=names,
-                                        arguments=asked == "helpargs")
+        """``--second-model-schedulers help`` / ``helpargs`` and
+        ``--second-model-text-encoders help``: about the refiner."""
+        text = self.second.help_text(request)
+        return super().help_text(request) if text is None else text
 
     # ------------------------------------------------------------------ refiner
 
@@ -292,106 +203,9 @@ class StableDiffusionXL(_SdxlCommon):
         return (job.mode is Mode.INPAINT or bool(job.values.get("sdxl_refiner_edit"))
                 or bool(job.values.get("control_nets")))
 
-    def refiner_source(self) -> RefinerSource:
-        """``--sdxl-refiner`` with its URI arguments checked (a clear error names them)."""
-        if self._refiner_source is None:
-            uri = self.source.values["sdxl_refiner"]
-            path, arguments = self.context.parse_uri(uri, REFINER_ARGUMENTS,
-                                                     owner="--sdxl-refiner")
-            self._refiner_source = RefinerSource(
-                path=path, revision=arguments.get("revision", "main"),
-                variant=arguments.get("variant", self.source.variant),
-                subfolder=arguments.get("subfolder"),
-                dtype=arguments.get("dtype") or self.source.dtype,
-                given=frozenset(arguments))
-        return self._refiner_source
-
-    def refiner_unet(self) -> UNetUri | None:
-        """``--second-model-unet``: the UNet the refiner takes instead of its own."""
-        text = self.source.values.get("second_model_unet")
-        if text is None:
-            return None
-        return parse_unet_uri(text, self.context, option="--second-model-unet")
-
-    def refiner_text_encoders(self) -> list[Any] | None:
-        """``--second-model-text-encoders``, parsed (None when not given, or help)."""
-        return parse_text_encoders(self.source.values.get("second_model_text_encoders"),
-                                   self.context, option=_TEXT_ENCODERS2)
-
-    def refiner_target(self, cls: Any) -> LoadTarget:
-        """What the refiner's sub-models load for: its variant and dtype are their default."""
-        source, model = self.refiner_source(), self.refiner_model
-        return LoadTarget(
-            model_type="sdxl refiner", pipeline_class=cls,
-            dtype=resolve_dtype(source.dtype, self.device), device=self.device,
-            revision=source.revision, variant=source.variant if model.kind != "file" else None,
-            token=self.source.auth_token, offline=self.context.offline_mode, model=model,
-            subfolder=source.subfolder)
-
-    @property
-    def refiner_model(self) -> ResolvedModel:
-        if self._refiner_model is None:
-            try:
-                self._refiner_model = self.resolve(self.refiner_source().path)
-            except DgenerateError as error:
-                raise DgenerateError(f"--sdxl-refiner: {error}") from error
-        return self._refiner_model
-
-    def refiner_key(self) -> tuple[Hashable, ...]:
-        source, model, values = self.refiner_source(), self.refiner_model, self.source.values
-        unet = self.refiner_unet()
-        return ("sdxl refiner", model.kind, model.location, source.revision, source.variant,
-                source.subfolder, str(resolve_dtype(source.dtype, self.device)), self.device,
-                values.get("second_model_original_config"),
-                offload_mode(values, "second_model", _SECOND_OFFLOAD_FLAGS),
-                None if unet is None else unet_key(unet),
-                text_encoders_key(self.refiner_text_encoders()))
-
-    def load_refiner(self) -> Any:
-        source, model, values = self.refiner_source(), self.refiner_model, self.source.values
-        original_config = values.get("second_model_original_config")
-        if model.kind == "file":
-            extra = sorted(source.given & {"revision", "variant", "subfolder"})
-            if extra:
-                raise DgenerateError(
-                    f"--sdxl-refiner {self.source.values['sdxl_refiner']!r}: a single-file "
-                    f"checkpoint takes only the dtype argument, not {', '.join(extra)}")
-        elif original_config is not None:
-            raise DgenerateError("--second-model-original-config applies to a single-file "
-                                 f"refiner checkpoint; {source.path!r} is not one")
-        cls, dtype = pipeline_class(REFINER_PIPELINE), resolve_dtype(source.dtype, self.device)
-        variant = source.variant if model.kind != "file" else None
-        extra: dict[str, Any] = {"add_watermarker": False}
-        unet = self.refiner_unet()
-        if unet is not None:
-            # the refiner's UNet URI defaults to the refiner's variant and dtype
-            extra["unet"] = load_unet(unet, self.context, LoadTarget(
-                model_type="sdxl refiner", pipeline_class=cls, dtype=dtype,
-                device=self.device, revision=source.revision, variant=variant,
-                token=self.source.auth_token, offline=self.context.offline_mode, model=model,
-                subfolder=source.subfolder))
-        extra.update(text_encoder_components(self.refiner_text_encoders(), self.context,
-                                             self.refiner_target(cls), option=_TEXT_ENCODERS2))
-        try:
-            pipeline = load_pipeline(
-                cls, model, dtype=dtype, revision=source.revision, variant=variant,
-                subfolder=source.subfolder, token=self.source.auth_token,
-                offline=self.context.offline_mode, original_config=original_config,
-                extra=extra, debug=self.context.debug)
-        except DgenerateError as error:
-            raise DgenerateError(f"--sdxl-refiner: {error}") from error
-        patch_text_encoders(pipeline)
-        original_scheduler(pipeline)
-        return place_pipeline(pipeline, self.device,
-                              offload_mode(values, "second_model", _SECOND_OFFLOAD_FLAGS),
-                              debug=self.context.debug, flag="--second-model-cpu-offload")
-
     def refiner(self) -> Any:
         """The refiner pipeline, from the kernel's ``pipeline`` cache."""
-        offloaded = offload_mode(self.source.values, "second_model", _SECOND_OFFLOAD_FLAGS)
-        return self.context.cache("pipeline").get_or_create(
-            self.refiner_key(), self.load_refiner, size=disk_size(self.refiner_model),
-            device="cpu" if offloaded else self.device)
+        return self.second.pipeline()
 
     def load(self, job: Job) -> Any:
         pipeline = super().load(job)
@@ -399,29 +213,13 @@ class StableDiffusionXL(_SdxlCommon):
             self.refiner()  # a refiner that cannot load fails before the first job runs
         return pipeline
 
-    def refiner_scheduler(self, refiner: Any, uri: str | None, flag: str) -> Any:
-        cls, config = original_scheduler(refiner)
-        fresh = cls.from_config(config)
-        if uri is None:
-            return fresh
-        try:
-            return build_scheduler(uri, fresh, config, self.context,
-                                   extra=self.extra_schedulers)
-        except DgenerateError as error:
-            raise _renamed(error, "--schedulers", flag, "the refiner's scheduler") from None
-
     def refiner_job(self, job: Job) -> Job:
         """The job as the refiner runs it: its steps, guidance, scheduler, sigmas and (in edit
         mode) strength, with what it is not given taken from the main job."""
-        values = job.values
-        steps = values.get("second_model_inference_steps") or job.inference_steps
-        guidance = values.get("second_model_guidance_scales")
-        hnf = values["sdxl_high_noise_fractions"]
-        return dataclasses.replace(
-            job, inference_steps=steps,
-            guidance_scale=job.guidance_scale if guidance is None else guidance,
-            scheduler=values.get("second_model_schedulers") or job.scheduler,
-            sigmas=values.get("sdxl_refiner_sigmas"),
+        hnf = job.values["sdxl_high_noise_fractions"]
+        return self.second.job(
+            job, steps=job.inference_steps, guidance=job.guidance_scale,
+            sigmas=job.values.get("sdxl_refiner_sigmas"),
             # 1 - 0.8 is 0.19999999999999996 in floats: written as users think of it
             strength=float(f"{1.0 - hnf:.10g}") if self.edit_mode(job) else None)
 
@@ -447,9 +245,7 @@ class StableDiffusionXL(_SdxlCommon):
     def refiner_arguments(self, job: Job, refiner: Any, latents: Any) -> dict[str, Any]:
         values = job.values
         second = self.refiner_job(job)
-        flag = ("--second-model-schedulers" if values.get("second_model_schedulers")
-                else "--schedulers")
-        refiner.scheduler = self.refiner_scheduler(refiner, second.scheduler, flag)
+        refiner.scheduler = self.second.scheduler(refiner, second.scheduler, values)
         vae = getattr(refiner, "vae", None)
         if vae is not None:
             vae.enable_tiling() if values.get("vae_tiling") else vae.disable_tiling()
@@ -480,8 +276,8 @@ class StableDiffusionXL(_SdxlCommon):
                 arguments["sigmas"] = resolve_sigmas(second.sigmas, refiner.scheduler,
                                                      second.inference_steps)
             except DgenerateError as error:
-                raise _renamed(error, "--sigmas", "--sdxl-refiner-sigmas",
-                               "the refiner's sigmas") from None
+                raise renamed(error, "--sigmas", "--sdxl-refiner-sigmas",
+                              "the refiner's sigmas") from None
             del arguments["num_inference_steps"]
         if self.edit_mode(job):
             arguments["strength"] = self.refiner_strength(job, second)
