@@ -120,12 +120,17 @@ def test_several_listings_at_once() -> None:
 
 
 @pytest.mark.parametrize(("option", "title"), [
-    ("--prompt-weighter-help", "Available prompt weighters:"),
     ("--quantizer-help", "Available quantizers:"),
 ])
 def test_empty_listings(option: str, title: str) -> None:
     result = cli(option)
     assert (result.exit_code, result.stdout.splitlines()) == (0, [title, "    (none installed)"])
+
+
+def test_the_builtin_prompt_weighters_are_listed() -> None:
+    result = cli("--prompt-weighter-help")
+    assert result.exit_code == 0 and result.stdout.startswith("Available prompt weighters:")
+    assert '"compel"' in result.stdout and '"sd-embed"' in result.stdout
 
 
 def test_directives_help() -> None:

@@ -1,0 +1,1 @@
+"""The ``compel`` prompt weighter: weighted prompts through the compel library."""
