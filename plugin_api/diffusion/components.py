@@ -53,7 +53,8 @@ from .sources import MODEL_FILE_SUFFIXES, ResolvedModel, resolve_model
 
 __all__ = ["UNET", "UNET_ARGUMENTS", "ComponentKind", "ComponentUri", "UNetUri",
            "check_component_uri", "check_unet_uri", "component_arguments", "component_key",
-           "load_component", "load_unet", "main_component_config", "main_unet_config",
+           "load_component", "load_unet", "main_component_config", "main_folder_config",
+           "main_unet_config",
            "parse_component_uri", "parse_unet_uri", "quiet_libraries", "unet_key"]
 
 
@@ -261,7 +262,7 @@ def load_component(uri: ComponentUri, context: Any, target: LoadTarget, kind: Co
     located = _locate(uri, context, token=target.token, kind=kind)
     dtype = target.dtype if uri.dtype in (None, "") else resolve_dtype(uri.dtype, target.device)
     variant = None if located.kind == "file" else uri.variant_for(target)
-    source = _config_source(target, kind)
+    source = _config_source(target, kind.folder)
     main = None if source is None else _read_config(source, target.token, cls or _class(
         kind, None))
     cls = cls or _class(kind, main)
@@ -417,9 +418,16 @@ def main_component_config(target: LoadTarget, kind: ComponentKind,
                           cls: Any = None) -> dict[str, Any] | None:
     """The configuration of the model's own component of ``kind``, when it can be read
     without downloading anything (from its folder, or the local Hugging Face cache)."""
-    source = _config_source(target, kind)
-    return None if source is None else _read_config(source, target.token,
-                                                    cls or _class(kind, None))
+    return main_folder_config(target, kind.folder, cls or _class(kind, None))
+
+
+def main_folder_config(target: LoadTarget, folder: str,
+                       cls: Any = None) -> dict[str, Any] | None:
+    """The configuration in the ``folder`` of the model being loaded (``transformer`` ...),
+    when it can be read without downloading anything (from its folder, the local Hugging
+    Face cache, or for a single file the cached repository of its configuration)."""
+    source = _config_source(target, folder)
+    return None if source is None else _read_config(source, target.token, cls)
 
 
 def _read_config(source: _ConfigSource, token: str | None,
@@ -444,17 +452,17 @@ def _read_config(source: _ConfigSource, token: str | None,
     return dict(config) if isinstance(config, Mapping) else None
 
 
-def _config_source(target: LoadTarget, kind: ComponentKind) -> _ConfigSource | None:
+def _config_source(target: LoadTarget, folder: str) -> _ConfigSource | None:
     model = target.model
     if model is None:
         return None
-    own = "/".join(filter(None, ((target.subfolder or "").strip("/"), kind.folder)))
+    own = "/".join(filter(None, ((target.subfolder or "").strip("/"), folder)))
     if model.kind == "folder":
         return _ConfigSource(model.location, own)
     if model.kind == "hub":
         return _ConfigSource(model.location, own, target.revision)
     repository = _single_file_repository(model.location, target)
-    return None if repository is None else _ConfigSource(repository, kind.folder)
+    return None if repository is None else _ConfigSource(repository, folder)
 
 
 def _single_file_repository(path: str, target: LoadTarget | None = None) -> str | None:

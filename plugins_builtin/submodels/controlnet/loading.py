@@ -20,7 +20,7 @@ from collections.abc import Hashable, Iterator, Mapping
 from typing import Any
 
 from dgenerate.plugin_api import Category, DgenerateError, LoadTarget
-from dgenerate.plugin_api.diffusion.components import main_unet_config
+from dgenerate.plugin_api.diffusion.components import main_folder_config, main_unet_config
 from dgenerate.plugin_api.diffusion.devices import resolve_dtype
 from dgenerate.plugin_api.diffusion.loading import (
     describe_component_failure,
@@ -126,12 +126,8 @@ def load_controlnet(uri: ControlNetUri, context: Any, target: LoadTarget, *,
     borrowed: Hashable = None
     main = None
     if located.kind == "file":
-        if classes.transformer:
-            from .transformer_files import main_transformer_config
-
-            main = main_transformer_config(target)
-        else:
-            main = main_unet_config(target)
+        main = (main_folder_config(target, "transformer") if classes.transformer
+                else main_unet_config(target))
         # a single file takes its configuration from the model's UNet: part of what it is
         borrowed = None if main is None else json.dumps(
             {key: value for key, value in main.items() if not key.startswith("_")},

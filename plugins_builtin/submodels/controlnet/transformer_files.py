@@ -12,9 +12,7 @@ models. The weights must then fit the configuration exactly.
 from __future__ import annotations
 
 import inspect
-import json
 import math
-import os
 import re
 from collections.abc import Mapping
 from typing import Any
@@ -26,37 +24,7 @@ from dgenerate.plugin_api.diffusion.sources import ResolvedModel
 from .families import FLUX, ControlNetClasses
 from .uri import ControlNetUri
 
-__all__ = ["derived_config", "load_transformer_file", "main_transformer_config"]
-
-
-def main_transformer_config(target: LoadTarget) -> dict[str, Any] | None:
-    """The main model's ``transformer/config.json``, from its folder or the local Hugging
-    Face cache (nothing is downloaded); else None."""
-    model = target.model
-    if model is None or model.kind not in ("folder", "hub"):
-        return None
-    inner = "/".join(filter(None, ((target.subfolder or "").strip("/"), "transformer",
-                                   "config.json")))
-    path: str | None = None
-    if model.kind == "folder":
-        path = os.path.join(model.location, inner)
-    else:
-        try:
-            from huggingface_hub import try_to_load_from_cache
-
-            found = try_to_load_from_cache(model.location, inner,
-                                           revision=target.revision or "main")
-        except Exception:
-            found = None
-        path = found if isinstance(found, str) else None
-    if path is None:
-        return None
-    try:
-        with open(path, encoding="utf-8") as file:
-            config = json.load(file)
-    except (OSError, ValueError):
-        return None
-    return config if isinstance(config, dict) else None
+__all__ = ["derived_config", "load_transformer_file"]
 
 
 def _count(state: Mapping[str, Any], prefix: str) -> int:
