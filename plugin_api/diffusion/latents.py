@@ -97,11 +97,11 @@ def without_noising(scheduler: Any) -> Iterator[Any]:
 
 
 def check_latents_request(request: RenderRequest, family: str, *,
-                          schedulers: Sequence[str] | None, native: bool,
+                          schedulers: Sequence[str] | None,
                           context: RenderContext) -> None:
-    """What can be refused before loading: fractions out of order, latents inputs with
-    inpainting where the family cannot resume them, processor URIs that do not parse,
-    processors given for inputs that are not there."""
+    """What can be refused before loading: fractions out of order, schedulers that cannot
+    stop and resume, processor URIs that do not parse, --latents-post-processors without
+    a tensor --image-format."""
     values = request.values
     start, end = values.get("denoising_start"), values.get("denoising_end")
     if start is not None and end is not None and start >= end:

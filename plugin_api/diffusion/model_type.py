@@ -182,7 +182,7 @@ class DiffusersModelType(ModelType):
         self._check_call_parameters(request, variants)
         if "latents" in self.capabilities.inputs:
             check_latents_request(request, self.name, schedulers=self.denoising_schedulers,
-                                  native=self.latents_native, context=self.context)
+                                  context=self.context)
 
     def pipeline_mode(self, job: Job) -> Mode:
         """The mode whose pipeline runs ``job``: resuming from ``latents:`` alone is done
