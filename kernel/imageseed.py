@@ -28,6 +28,7 @@ import dataclasses
 import re
 from collections.abc import Sequence
 
+from dgenerate.plugin_api.diffusion.latents_files import TENSOR_EXTENSIONS
 from dgenerate.plugin_api.errors import DgenerateError, ValueSyntaxError
 from dgenerate.plugin_api.values import (
     MAX_IMAGE_SIDE,
@@ -36,8 +37,6 @@ from dgenerate.plugin_api.values import (
     parse_bool,
     parse_int,
 )
-
-from .media.tensors import TENSOR_EXTENSIONS
 
 __all__ = ["AdapterImage", "ImageSeed", "ImageSeedError", "Resize", "is_tensor_file",
            "parse_image_seed", "split_list", "without_frame_slice"]

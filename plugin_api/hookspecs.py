@@ -121,15 +121,14 @@ def dgenerate_prompt_weighters() -> Iterable[PromptWeighterSpec]:
     """
 
 
-@_provisional
 @hookspec
 def dgenerate_prompt_upscalers() -> Iterable[PromptUpscalerSpec]:
-    """Contribute prompt upscalers (provisional, not called yet).
+    """Contribute prompt upscalers (``--prompt-upscaler``, ``<upscaler: URI>``).
 
-    The target is a :class:`~dgenerate.plugin_api.PromptUpscaler` subclass.
-    Nothing uses prompt upscalers yet: the option that will run them
-    (``--prompt-upscaler``) does not exist yet, and the interface may change when
-    it arrives.
+    The target is a :class:`~dgenerate.plugin_api.PromptUpscaler` subclass (or a
+    :class:`~dgenerate.plugin_api.prompts.PartwiseUpscaler`, which handles the
+    ``part`` argument). Before the jobs of an invocation are built, the kernel runs
+    every prompt through its chain and renders each prompt returned.
 
     Example::
 

@@ -43,6 +43,7 @@ NAME_POSITIONS = {
 
 _FLAG = re.compile(r"^--?[A-Za-z0-9][A-Za-z0-9-]*$")
 _TOKEN = re.compile(r"^[a-z0-9]*$")
+_TOKEN_NAME = re.compile(r"^[a-z][a-z0-9]*(-[a-z0-9]+)*$")
 
 
 def option_name(flag: str) -> str:
@@ -89,6 +90,14 @@ class OptionSpec:
         from the first long flag.
     :param variable: a second name of its ``last_`` template variable, for scripts
         written for dgenerate 5.0.0 (``vae_uri``: ``last_vae_uri`` beside ``last_vae``).
+    :param prompt_argument: its name inside a prompt: ``"clip-skip"`` lets a prompt
+        written ``<clip-skip: 1> a cat`` set it for that prompt's jobs only (one value,
+        converted by ``type``; words split as in a config line for a list of values).
+        Empty: a prompt cannot set it.
+    :param upscaler: for an option whose values are prompts (``type`` returns a
+        :class:`~dgenerate.plugin_api.values.Prompt`): the flags of the option the kernel
+        adds to choose the prompt upscalers of these prompts (``--second-prompt-upscaler``);
+        without it, ``--prompt-upscaler`` applies to them. Empty: not upscaled.
     """
 
     flags: tuple[str, ...]
@@ -108,11 +117,13 @@ class OptionSpec:
     group: str | None = None
     name: str = ""
     variable: str = ""
+    prompt_argument: str = ""
+    upscaler: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         flags = (self.flags,) if isinstance(self.flags, str) else tuple(self.flags)
         object.__setattr__(self, "flags", flags)
-        for field in ("model_types", "requires"):
+        for field in ("model_types", "requires", "upscaler"):
             value = getattr(self, field)
             object.__setattr__(self, field, (value,) if isinstance(value, str) else tuple(value))
         if self.choices is not None:
@@ -143,6 +154,11 @@ class OptionSpec:
         for flag in self.requires:
             if not flag.startswith("--"):
                 self._fail(f"requires names long flags; {flag!r} is not one")
+        if self.upscaler and not any(flag.startswith("--") for flag in self.upscaler):
+            self._fail("upscaler needs a long --name flag")
+        if self.prompt_argument and not _TOKEN_NAME.match(self.prompt_argument):
+            self._fail(f"prompt_argument {self.prompt_argument!r} must be lower-case words "
+                       "joined by -")
 
     def _fail(self, message: str) -> None:
         raise PluginSpecError(f"invalid option {self.flags!r}: {message}")
@@ -159,5 +175,5 @@ class OptionSpec:
         """Whether two declarations describe one option (several plugins may declare
         the same option for their own model types; the kernel merges them)."""
         fields = ("flags", "axis", "switch", "several", "default", "token", "position", "reproduce",
-                  "name", "choices", "variable")
+                  "name", "choices", "variable", "prompt_argument", "upscaler")
         return all(getattr(self, field) == getattr(other, field) for field in fields)

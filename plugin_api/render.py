@@ -150,7 +150,9 @@ class Job:
     ``latents_output`` (a tensor ``--image-format``) the job returns latents tensors in
     :attr:`RenderOutput.images` instead of images. ``floyd_image`` is the ``floyd=``
     image of the seed (the output of an earlier DeepFloyd IF stage), neither resized nor
-    processed, for model types declaring the ``floyd`` input.
+    processed, for model types declaring the ``floyd`` input. ``prompt_weighter`` is
+    the URI of the prompt weighter the kernel applies to this job (``--prompt-weighter``
+    or the prompt's ``<weighter: URI>``); ``prompt`` holds no ``<name: value>`` arguments.
     """
 
     number: int
@@ -173,6 +175,7 @@ class Job:
     image_latents: tuple[Any, ...] = ()
     floyd_image: Image | None = None
     latents_output: bool = False
+    prompt_weighter: str | None = None
 
     @property
     def batch_size(self) -> int:

@@ -250,8 +250,8 @@ class PromptWeighterSpec(ArgumentedSpec):
 
 
 class PromptUpscalerSpec(ArgumentedSpec):
-    """A prompt upscaler (provisional, not called yet: the option that will run prompt
-    upscalers, ``--prompt-upscaler``, does not exist yet)."""
+    """A prompt upscaler, usable in ``--prompt-upscaler`` and ``<upscaler: URI>``; the
+    target is a ``PromptUpscaler`` subclass."""
 
     category = Category.PROMPT_UPSCALER
 

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from dgenerate.kernel.config.envvars import expand_env
 from dgenerate.kernel.config.lexer import Statement, lex, strip_comment
-from dgenerate.kernel.config.shell import ShellSyntaxError, shell_parse
 from dgenerate.kernel.config.versions import check_version_line
+from dgenerate.plugin_api.shell import ShellSyntaxError, expand_env, shell_parse
 
 
 def commands(text: str) -> list[tuple[str, int]]:

@@ -10,9 +10,8 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from dgenerate.kernel.config.lexer import lex
-from dgenerate.kernel.config.shell import shell_parse
 from dgenerate.kernel.config.templates import TemplateRenderer
-from dgenerate.kernel.render.configs import config_word
+from dgenerate.plugin_api.shell import config_word, shell_parse
 from dgenerate.plugin_api.testing import run_cli
 
 from .support import BUILTIN_ONLY as ENV

@@ -380,9 +380,10 @@ def test_auto1111_metadata(tiny_sd: Path, tmp_path: Path) -> None:
     (["--clip-skips", "50"], "--clip-skips 50: the text encoder of"),
     (["--output-prefix", "../escape"], "--output-prefix: '../escape' is not a file name part"),
     (["--output-prefix", "a/b"], "is not a file name part"),
-    (["--prompts", "<inference-steps: 50> a cat"],
-     "the embedded prompt argument '<inference-steps: 50>' is not supported yet"),
-    (["--prompts", "a cat; <weighter: compel> blurry"], "'<weighter: compel>'"),
+    (["--prompts", "<sada-sx: 50> a cat"],
+     "'<sada-sx: 50> a cat': <sada-sx: 50>: this version does not implement the prompt "
+     "argument 'sada-sx'"),
+    (["--prompts", "a cat; <weighter: nothing> blurry"], "unknown prompt weighter 'nothing'"),
     # limits instead of hangs or memory exhaustion
     (["--gen-seeds", "100001"], "--gen-seeds: '100001' is above the limit of 100000"),
     (["--batch-size", "1025"], "--batch-size: '1025' is above the limit of 1024"),

@@ -114,7 +114,8 @@ def invoke(context: KernelContext, arguments: Sequence[str], *,
 
     plan = make_plan(context, parser, options)
     with blamed():  # a processor (or other plugin object) failing is named
-        return Invocation(parser, options, plan, render(context, plan))
+        result = render(context, plan)
+    return Invocation(parser, options, result.plan, result)  # prompts as upscaled
 
 
 def make_plan(context: KernelContext, parser: argparse.ArgumentParser,

@@ -33,7 +33,7 @@ class ScriptContext(KernelContext):
 
     def shell_parse(self, text: str, *, expand_globs: bool = True,
                     operators: bool = False) -> list[str]:
-        from .shell import shell_parse
+        from dgenerate.plugin_api.shell import shell_parse
 
         return shell_parse(text, expand_globs=expand_globs, operators=operators)
 
@@ -41,7 +41,7 @@ class ScriptContext(KernelContext):
         return self.runner.expand(text)
 
     def expand_environment(self, text: str) -> str:
-        from .envvars import expand_env
+        from dgenerate.plugin_api.shell import expand_env
 
         return expand_env(text)
 

@@ -175,7 +175,7 @@ class ConfigRunner:
                        "nothing (--strict-templates makes this an error)")
 
     def expand(self, text: str) -> str:
-        from .envvars import expand_env
+        from dgenerate.plugin_api.shell import expand_env
 
         return expand_env(self.render(text))
 
@@ -251,7 +251,7 @@ class ConfigRunner:
             raise DgenerateError(f"\\{spec.name} failed with exit status {status}")
 
     def _invocation(self, text: str) -> None:
-        from .shell import shell_parse
+        from dgenerate.plugin_api.shell import shell_parse
 
         arguments = shell_parse(self.render(text)) + self.injected_args
         if self._invoke is None:

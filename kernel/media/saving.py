@@ -7,9 +7,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from dgenerate.plugin_api.diffusion.latents_files import TENSOR_EXTENSIONS, save_latents
 from dgenerate.plugin_api.files import atomic_new_file, atomic_output
-
-from .tensors import TENSOR_EXTENSIONS, save_latents
 
 if TYPE_CHECKING:
     from PIL.Image import Image

@@ -7,51 +7,18 @@ every value that affects the pixels fixed to what the job used.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import Any
 
 from dgenerate.plugin_api.render import Job
+from dgenerate.plugin_api.shell import config_word
 
 from ..imageseed import without_frame_slice
 from ..version import LANGUAGE_VERSION, VERSION
 from .grid import JobTemplate
 from .plan import RenderPlan
 
-__all__ = ["auto1111_parameters", "config_word", "job_config"]
-
-# words that the config language reads back as written: no quotes, escapes, variables
-# ($ %), globs, ~, comments or template braces
-_PLAIN = re.compile(r"[A-Za-z0-9_@+=:,./-]+")
-# characters a config line cannot hold as they are: the line breaks of str.splitlines (the
-# lexer's), other control characters (a NUL makes a file binary), and "{", which could
-# open a Jinja2 tag; each is written as a template expression that yields it
-_TEMPLATE_ESCAPED = re.compile(r"[{\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
-
-
-def config_word(value: Any) -> str:
-    """``value`` as one word of a config script that reads back as exactly ``value``.
-
-    Written configs run through Jinja2 and the config shell language when they are
-    replayed, so a prompt like ``{{ os.system(...) }}`` must come back as text and never
-    run: the word is single-quoted (no variable expansion), backslashes are doubled (they
-    are escapes even in single quotes), quotes are written as ``'"'"'``, and what Jinja2
-    or the lexer would act on becomes a ``{{ "\\xNN" }}`` expression producing that
-    character. The quoting rules are dgenerate's own, so this is written by hand.
-    """
-    text = str(value)
-    if _PLAIN.fullmatch(text):
-        return text
-    # a quote closes the string, is written in double quotes, and the string goes on
-    quoted = "'" + text.replace("\\", "\\\\").replace("'", "'\"'\"'") + "'"
-    return _TEMPLATE_ESCAPED.sub(_template_literal, quoted)
-
-
-def _template_literal(match: re.Match[str]) -> str:
-    code = ord(match.group(0))
-    escape = f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-    return f'{{{{ "{escape}" }}}}'
-
+__all__ = ["auto1111_parameters", "job_config"]
 
 def _option(name: str, *values: Any) -> str:
     return " ".join([name, *(config_word(value) for value in values)])
@@ -135,16 +102,16 @@ def job_config(plan: RenderPlan, template: JobTemplate, job: Job | None, *,
             add(_option("--control-image-processors", *_chains(plan.control_processors)))
     elif job is not None:
         add(_option("--output-size", f"{job.width}x{job.height}"))
-    if request.batch_size > 1:
-        add(_option("--batch-size", request.batch_size))
+    if (template.batch_size or request.batch_size) > 1:
+        add(_option("--batch-size", template.batch_size or request.batch_size))
     if plan.output.grid is not None:
         add(_option("--batch-grid-size", plan.output.grid))
     if plan.post_processors:
         add(_option("--post-processors", *plan.post_processors))
     if plan.output.image_format != "png":
         add(_option("--image-format", plan.output.image_format))
-    if request.prompt_weighter is not None:
-        add(_option("--prompt-weighter", request.prompt_weighter))
+    if template.prompt_weighter is not None:
+        add(_option("--prompt-weighter", template.prompt_weighter))
     lines.extend(_declared(plan, template))
     body = " \\\n".join(lines)
     if plan.replay_plugins:  # plugins it needs that are not installed

@@ -133,3 +133,9 @@ def add_declared_options(parser: argparse.ArgumentParser, declared: list[Declare
                                metavar=spec.metavar or spec.name.upper(), default=None,
                                help=_help(option))
         owners.update(dict.fromkeys(spec.flags, option.owner))
+        if spec.upscaler:  # the prompt upscalers of these prompts
+            group.add_argument(*spec.upscaler, dest=f"{spec.name}_upscaler", nargs="+",
+                               metavar="PROMPT_UPSCALER_URI",
+                               help=f"Prompt upscalers of {spec.flag}, in order (default: "
+                                    "those of --prompt-upscaler).")
+            owners.update(dict.fromkeys(spec.upscaler, option.owner))

@@ -247,8 +247,9 @@ def open_image_seed(
     ``frame-start`` or ``frame-end`` uses its slice instead. Processors are callables
     (``image -> image``), one chain per input.
     """
+    from dgenerate.plugin_api.diffusion.latents_files import read_latents
+
     from ..media.reading import check_slice, open_media
-    from ..media.tensors import read_latents
 
     opened: list[Media] = []
 

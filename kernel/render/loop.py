@@ -33,6 +33,7 @@ from .inputs import SeedInputs, SeedMedia, check_image_seed, open_image_seed
 from .output import OutputWriter, WrittenImage, check_output_folder
 from .phases import JobRunner
 from .plan import RenderPlan, SchedulerHelp
+from .prompting import prompt_settings, upscale_plan, upscaler_uris
 
 __all__ = ["RenderResult", "WrittenImage", "render"]
 
@@ -109,9 +110,13 @@ def check_inputs(context: KernelContext, plan: RenderPlan) -> None:
     for uri in _processor_uris(plan):
         context.check_uri(Category.IMAGE_PROCESSOR, uri, device=plan.request.source.device)
     request = plan.request
-    for category, uri in ((Category.PROMPT_WEIGHTER, request.prompt_weighter),
-                          (Category.QUANTIZER, request.source.quantizer),
-                          (Category.JOB_EXECUTOR, plan.job_executor)):
+    weighters = {prompt_settings(prompt, plan).fields.get("prompt_weighter")
+                 for prompt in request.prompts}
+    for category, uri in ((Category.QUANTIZER, request.source.quantizer),
+                          (Category.JOB_EXECUTOR, plan.job_executor),
+                          *((Category.PROMPT_WEIGHTER, uri) for uri in
+                            sorted({request.prompt_weighter, *weighters} - {None})),
+                          *((Category.PROMPT_UPSCALER, uri) for uri in upscaler_uris(plan))):
         if uri is not None:
             context.check_uri(category, uri, device=request.source.device,
                               model_type=request.source.model_type)
@@ -141,11 +146,11 @@ class _Processors:
         return RenderOutput(processed, output.info)
 
 
-def _batch(plan: RenderPlan, inputs: SeedInputs | None
+def _batch(plan: RenderPlan, inputs: SeedInputs | None, asked: int
            ) -> tuple[list[Any], list[Any], list[Any], int]:
     """Input images, masks and latents repeated to one per output image, and the batch
     size (``latents:`` alone batches like ``images:``)."""
-    batch_size = plan.request.batch_size
+    batch_size = asked
     if inputs is None or not (inputs.images or inputs.latents):
         return [], [], [], batch_size
     if not plan.capabilities.batched_images:  # image prompts: all of them for every image
@@ -154,7 +159,7 @@ def _batch(plan: RenderPlan, inputs: SeedInputs | None
     if batch_size == 1:
         batch_size = count
     elif batch_size % count:
-        raise DgenerateError(f"--batch-size {plan.request.batch_size} must be a multiple of the "
+        raise DgenerateError(f"--batch-size {asked} must be a multiple of the "
                              f"{count} inputs given to images: or latents:")
     repeat = batch_size // count
 
@@ -167,10 +172,12 @@ def _batch(plan: RenderPlan, inputs: SeedInputs | None
 
 def _job(template: JobTemplate, inputs: SeedInputs | None, plan: RenderPlan,
          model_type: ModelType) -> Job:
-    images, masks, latents, batch_size = _batch(plan, inputs)
+    images, masks, latents, batch_size = _batch(
+        plan, inputs, template.batch_size or plan.request.batch_size)
     size = inputs.size if inputs is not None and plan.capabilities.batched_images else None
     if size is None:
         size = plan.request.output_size or model_type.default_size()
+        size = type(size)(template.width or size.width, template.height or size.height)
     mode = Mode.INPAINT if masks else Mode.IMG2IMG if images else Mode.TXT2IMG
     tensors = inputs is not None and inputs.tensors
     return Job(
@@ -184,14 +191,14 @@ def _job(template: JobTemplate, inputs: SeedInputs | None, plan: RenderPlan,
         adapter_images=inputs.adapters if inputs else (), latents=tuple(latents),
         image_latents=tuple(images) if tensors else (),
         floyd_image=inputs.floyd if inputs else None,
-        latents_output=plan.request.latents_output)
+        latents_output=plan.request.latents_output, prompt_weighter=template.prompt_weighter)
 
 
 def _image_count(plan: RenderPlan, template: JobTemplate) -> int:
     """How many image files a still job writes."""
     if plan.output.grid is not None:
         return 1
-    batch = plan.request.batch_size
+    batch = template.batch_size or plan.request.batch_size
     if template.image_seed is not None and template.image_seed.batched and batch == 1:
         return len(template.image_seed.images)
     return batch
@@ -214,6 +221,7 @@ def _dry_run(plan: RenderPlan) -> RenderResult:
                    f"steps={template.inference_steps}", f"guidance={template.guidance_scale}"]
         for label, value in (("strength", template.strength),
                              ("scheduler", template.scheduler), ("sigmas", template.sigmas),
+                             ("prompt-weighter", template.prompt_weighter),
                              *((option.spec.flag.lstrip("-"), template.values.get(
                                  option.spec.name)) for option in plan.declared)):
             if value is not None and value is not False:
@@ -411,6 +419,7 @@ def render(context: KernelContext, plan: RenderPlan) -> RenderResult:
     so a mistake is reported in a second, not after the model has loaded.
     """
     check_inputs(context, plan)
+    plan = upscale_plan(context, plan)
     if plan.dry_run:
         model_type, spec = create_model_type(context, plan)
         with blamed(spec, "failed checking the request"):

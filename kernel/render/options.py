@@ -8,9 +8,8 @@ __all__ = ["IMAGE_FORMATS", "METADATA_FORMATS", "TENSOR_FORMATS", "add_render_op
 
 # Image formats Pillow can write that --image-format accepts, shared with plugins through
 # the plugin API; the tensor formats write latents.
+from dgenerate.plugin_api.diffusion.latents_files import TENSOR_EXTENSIONS as TENSOR_FORMATS
 from dgenerate.plugin_api.media import IMAGE_FORMATS
-
-from ..media.tensors import TENSOR_EXTENSIONS as TENSOR_FORMATS
 
 #: Formats that can carry --output-metadata / --output-auto1111-metadata.
 METADATA_FORMATS = ("png", "jpg", "jpeg")
@@ -43,13 +42,21 @@ def add_render_options(parser: argparse.ArgumentParser) -> None:
                             "plugin (see --quantizer-help).")
     model.add_argument("-pw", "--prompt-weighter", metavar="PROMPT_WEIGHTER_URI",
                        help="Read weights in the prompts with this prompt weighter plugin (see "
-                            "--prompt-weighter-help).")
+                            "--prompt-weighter-help); <weighter: URI> in a prompt chooses one "
+                            "for that prompt.")
+    model.add_argument("-pu", "--prompt-upscaler", "--prompt-upscalers", nargs="+",
+                       metavar="PROMPT_UPSCALER_URI",
+                       help="Rewrite or expand every prompt with these prompt upscaler plugins, "
+                            "in order, before the jobs are built (see --prompt-upscaler-help); "
+                            "<upscaler: URI> in a prompt chooses its own chain.")
     model.add_argument("--job-executor", metavar="JOB_EXECUTOR_URI", default="local",
                        help="Run the jobs with this job executor plugin. (default: local)")
 
     grid = parser.add_argument_group("values to try (every combination is rendered)")
     grid.add_argument("-p", "--prompts", nargs="+", metavar="PROMPT",
-                      help='Prompts to try, each "positive; negative". (default: an empty prompt)')
+                      help='Prompts to try, each "positive; negative". <name: value> in a prompt '
+                           "sets an option for that prompt only, e.g. <inference-steps: 50>. "
+                           "(default: an empty prompt)")
     # --seeds/--gen-seeds and -om/-oam exclude each other; that is checked with the other
     # values (exit status 1 and a message naming both), not by argparse groups (status 2)
     grid.add_argument("-se", "--seeds", nargs="+", metavar="SEED",

@@ -47,20 +47,30 @@ class JobRunner:
             raise PluginError(f"{spec.provider.describe()}: model type {name!r} implements "
                               "neither render() nor the phases (load_key, load, "
                               "call_arguments, call)")
-        self.weighter = self.weighter_spec = None
-        if request.prompt_weighter:
-            self.weighter_spec = context.manager.registry(Category.PROMPT_WEIGHTER).get(
-                parse_uri(request.prompt_weighter).name)
-            self.weighter = context.create(Category.PROMPT_WEIGHTER, request.prompt_weighter,
-                                           model_type=name, device=request.source.device)
+        self.request = request
+        self.weighters: dict[str, tuple[PluginSpec, Any]] = {}
+        if request.prompt_weighter:  # created now, so that a mistake shows before loading
+            self._weighter(request.prompt_weighter)
         self.extensions = [(extension, context.create(Category.PIPELINE_EXTENSION,
                                                       extension.name))
                            for extension in extensions]
         for extension, instance in self.extensions:
             instance.option_names = tuple(option.name for option in extension.options)
 
+    def _weighter(self, uri: str) -> tuple[PluginSpec, Any]:
+        """The weighter of ``uri`` (``--prompt-weighter`` or a prompt's), created once."""
+        if uri not in self.weighters:
+            self.weighters[uri] = (
+                self.context.manager.registry(Category.PROMPT_WEIGHTER).get(parse_uri(uri).name),
+                self.context.create(Category.PROMPT_WEIGHTER, uri, model_type=self.spec.name,
+                                    device=self.request.source.device))
+        return self.weighters[uri]
+
     def run(self, job: Job) -> RenderOutput:
         model_type = self.model_type
+        if job.prompt_weighter and not model_type.renders_in_phases():
+            raise DgenerateError(f"<weighter: {job.prompt_weighter}> cannot act on --model-type "
+                                 f"{self.spec.name}: it renders in one step")
         if not model_type.renders_in_phases():
             with blamed(self.spec):
                 return model_type.render(job)
@@ -72,10 +82,12 @@ class JobRunner:
         with blamed(self.spec):
             arguments = model_type.call_arguments(job, pipeline)
         applied: list[tuple[PluginSpec, Any]] = []
+        weighter_spec, weighter = self._weighter(job.prompt_weighter) if (
+            job.prompt_weighter) else (None, None)
         try:
-            if self.weighter is not None:
-                with blamed(self.weighter_spec):
-                    arguments = self.weighter.translate(pipeline, arguments)
+            if weighter is not None:
+                with blamed(weighter_spec):
+                    arguments = weighter.translate(pipeline, arguments)
             for extension, instance in self.extensions:
                 with blamed(extension):
                     if instance.enabled(job):
@@ -87,6 +99,6 @@ class JobRunner:
             for extension, instance in reversed(applied):
                 with blamed(extension, "failed to remove itself"):
                     instance.remove(pipeline)
-            if self.weighter is not None:
-                with blamed(self.weighter_spec, "failed to clean up"):
-                    self.weighter.cleanup()
+            if weighter is not None:
+                with blamed(weighter_spec, "failed to clean up"):
+                    weighter.cleanup()

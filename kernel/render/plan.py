@@ -12,6 +12,7 @@ from typing import Any, TypeVar
 
 from dgenerate.plugin_api.diffusion.options import sigmas_text
 from dgenerate.plugin_api.errors import DgenerateError, ValueSyntaxError
+from dgenerate.plugin_api.prompts import parse_prompt
 from dgenerate.plugin_api.render import Mode, ModelSource, RenderRequest
 from dgenerate.plugin_api.values import (
     MAX_IMAGE_SIDE,
@@ -29,7 +30,7 @@ from ..uri import parse_uri
 from .capabilities import assign_image_inputs, seed_mode
 from .declared import DeclaredOption
 from .options import IMAGE_FORMATS, METADATA_FORMATS, TENSOR_FORMATS
-from .prompt_arguments import check_prompt_arguments
+from .prompting import check_prompts
 from .values import declared_values
 
 __all__ = ["OutputSettings", "RenderPlan", "SchedulerHelp", "build_plan"]
@@ -91,6 +92,9 @@ class RenderPlan:
     given: frozenset[str] = frozenset()  # names of the declared options given
     #: plugins loaded by path or module name that a written config must load again
     replay_plugins: tuple[str, ...] = ()
+    #: --prompt-upscaler, and (option name, its own upscaler chain) for prompt options
+    prompt_upscalers: tuple[str, ...] = ()
+    option_upscalers: tuple[tuple[str, tuple[str, ...]], ...] = ()
 
     @property
     def axes(self) -> list[DeclaredOption]:
@@ -136,11 +140,6 @@ def _seeds(options: argparse.Namespace, batch_size: int) -> tuple[int, ...]:
                                         f"of {MAX_SEED}")
         return seeds
     return (random.SystemRandom().randint(0, _MAX_RANDOM_SEED),)
-
-
-def _prompt(text: str) -> Prompt:
-    check_prompt_arguments(text)
-    return Prompt.parse(text)
 
 
 def _output_prefix(prefix: str | None) -> str | None:
@@ -340,7 +339,7 @@ def build_plan(options: argparse.Namespace, *, model_types: Any,
 
     request = RenderRequest(
         source=source,
-        prompts=_each("--prompts", options.prompts, _prompt, (Prompt(""),)),
+        prompts=_each("--prompts", options.prompts, parse_prompt, (Prompt(""),)),
         seeds=_seeds(options, batch_size),
         seeds_to_images=options.seeds_to_images,
         inference_steps=_each("--inference-steps", options.inference_steps, int_in(1), (30,)),
@@ -376,7 +375,7 @@ def build_plan(options: argparse.Namespace, *, model_types: Any,
     if options.image_seed_strengths and not spec.capabilities.strength:
         raise DgenerateError(f"--image-seed-strengths does not apply to --model-type "
                              f"{spec.name}: it does not take a strength")
-    return RenderPlan(
+    plan = RenderPlan(
         request=request,
         image_seeds=image_seeds,
         seed_processors=_processors("--seed-image-processors", options.seed_image_processors),
@@ -396,4 +395,12 @@ def build_plan(options: argparse.Namespace, *, model_types: Any,
         given=frozenset(option.spec.name for option in declared
                         if getattr(options, option.spec.name, None) is not None),
         replay_plugins=_replay_plugins(spec, declared, options),
+        prompt_upscalers=tuple(_uri("--prompt-upscaler", uri)
+                               for uri in options.prompt_upscaler or ()),
+        option_upscalers=tuple(
+            (option.spec.name, tuple(_uri(option.spec.upscaler[-1], uri) for uri in getattr(
+                options, f"{option.spec.name}_upscaler", None) or ()))
+            for option in declared if option.spec.upscaler),
     )
+    check_prompts(plan)
+    return plan

@@ -1,4 +1,9 @@
-"""Shell parsing of config lines: words, quotes, escapes, environment variables, globs.
+"""The config language's words: shell parsing, environment variables and quoting.
+
+Shared by the kernel's config runner and plugins (directives that split their
+arguments, sub-commands that print prompts a config script can read back).
+
+Shell parsing: Shell parsing of config lines: words, quotes, escapes, environment variables, globs.
 
 dgenerate's shell language is not POSIX. A line splits into tokens at blanks
 outside quotes, and each token is one of:
@@ -22,6 +27,9 @@ and redirections (``<``, ``>``, ``>>``, ``&>``, ``2>``, ``2>&1`` ...) outside
 quotes become tokens of their own, marked as :class:`Operator`.
 
 Hand-written: the rules above are dgenerate's own.
+
+Environment variable references are ``$NAME``, ``${NAME}`` and ``%NAME%``; unset
+variables expand to nothing.
 """
 
 from __future__ import annotations
@@ -31,12 +39,71 @@ import glob as globbing
 import os
 import re
 from collections.abc import Mapping
+from typing import Any
 
-from dgenerate.plugin_api.errors import DgenerateError
+from .errors import DgenerateError
 
-from .envvars import scan
+__all__ = [
+    "Operator",
+    "ShellSyntaxError",
+    "config_word",
+    "expand_env",
+    "match_reference",
+    "scan",
+    "shell_parse",
+]
 
-__all__ = ["Operator", "ShellSyntaxError", "shell_parse"]
+_REFERENCE = re.compile(
+    r"\$\{(?P<braced>[A-Za-z_][A-Za-z0-9_]*)\}"
+    r"|\$(?P<plain>[A-Za-z_][A-Za-z0-9_]*)"
+    r"|%(?P<windows>[A-Za-z_][A-Za-z0-9_]*)%")
+
+
+def match_reference(text: str, index: int) -> re.Match[str] | None:
+    """The reference starting exactly at ``text[index]``, if any."""
+    return _REFERENCE.match(text, index)
+
+
+_ESCAPABLE = "\"'$%\\"
+
+
+def _value(match: re.Match[str], environ: Mapping[str, str]) -> str:
+    name = match.group("braced") or match.group("plain") or match.group("windows")
+    return environ.get(name, "")
+
+
+def scan(text: str, *, environ: Mapping[str, str], expand: bool = True,
+         resolve_escapes: bool = False, glob_characters: str = "") -> tuple[str, bool]:
+    """Expand references (unless escaped with a backslash) and optionally resolve the
+    escapes ``\\" \\' \\$ \\% \\\\``; also report whether an unescaped character of
+    ``glob_characters`` occurs. Shared by :func:`expand_env` and the shell parser."""
+    result: list[str] = []
+    has_glob = False
+    index = 0
+    while index < len(text):
+        char = text[index]
+        if char == "\\" and index + 1 < len(text):
+            escaped = text[index + 1]
+            result.append(escaped if resolve_escapes and escaped in _ESCAPABLE
+                          else text[index:index + 2])
+            index += 2
+            continue
+        if expand and char in "$%":
+            match = match_reference(text, index)
+            if match:
+                result.append(_value(match, environ))
+                index = match.end()
+                continue
+        if char in glob_characters:
+            has_glob = True
+        result.append(char)
+        index += 1
+    return "".join(result), has_glob
+
+
+def expand_env(text: str, environ: Mapping[str, str] | None = None) -> str:
+    """Replace every reference not escaped with a backslash (escapes stay as written)."""
+    return scan(text, environ=os.environ if environ is None else environ)[0]
 
 # "[" is not a glob character here: Python lists in URI values ([1, 2]) are common
 _GLOB_CHARACTERS = "*?"
@@ -172,3 +239,36 @@ def shell_parse(text: str, *, environ: Mapping[str, str] | None = None,
         else:
             result.extend(_token(token, environ, expand_globs))
     return result
+
+
+# words that the config language reads back as written: no quotes, escapes, variables
+# ($ %), globs, ~, comments or template braces
+_PLAIN = re.compile(r"[A-Za-z0-9_@+=:,./-]+")
+# characters a config line cannot hold as they are: the line breaks of str.splitlines (the
+# lexer's), other control characters (a NUL makes a file binary), and "{", which could
+# open a Jinja2 tag; each is written as a template expression that yields it
+_TEMPLATE_ESCAPED = re.compile(r"[{\x00-\x08\x0a-\x1f\x7f\x85\u2028\u2029]")
+
+
+def config_word(value: Any) -> str:
+    """``value`` as one word of a config script that reads back as exactly ``value``.
+
+    Written configs run through Jinja2 and the config shell language when they are
+    replayed, so a prompt like ``{{ os.system(...) }}`` must come back as text and never
+    run: the word is single-quoted (no variable expansion), backslashes are doubled (they
+    are escapes even in single quotes), quotes are written as ``'"'"'``, and what Jinja2
+    or the lexer would act on becomes a ``{{ "\\xNN" }}`` expression producing that
+    character. The quoting rules are dgenerate's own, so this is written by hand.
+    """
+    text = str(value)
+    if _PLAIN.fullmatch(text):
+        return text
+    # a quote closes the string, is written in double quotes, and the string goes on
+    quoted = "'" + text.replace("\\", "\\\\").replace("'", "'\"'\"'") + "'"
+    return _TEMPLATE_ESCAPED.sub(_template_literal, quoted)
+
+
+def _template_literal(match: re.Match[str]) -> str:
+    code = ord(match.group(0))
+    escape = f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+    return f'{{{{ "{escape}" }}}}'

@@ -1,5 +1,5 @@
 """Latents tensor files (``.pt``, ``.pth``, ``.safetensors``): what ``--image-format pt``
-writes and what ``latents:`` and tensor image seeds read."""
+writes and what ``latents:`` and tensor image seeds read; plugins may read them too."""
 
 from __future__ import annotations
 
