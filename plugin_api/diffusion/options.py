@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 
 from ..errors import ValueSyntaxError
 from ..options import OptionSpec
+from ..prompts import parse_prompt
 from ..values import MAX_IMAGE_SIDE, Prompt, Size, parse_csv_floats, parse_int, parse_size
 
 __all__ = [
@@ -50,12 +51,16 @@ def non_negative_int(text: str) -> int:
 
 
 CLIP_SKIPS = OptionSpec(
-    flags=("-cs", "--clip-skips"), type=non_negative_int, axis=True, metavar="INTEGER",
+    flags=("-cs", "--clip-skips"),
+    prompt_argument="clip-skip",
+    type=non_negative_int, axis=True, metavar="INTEGER",
     token="cs", position=500, group="text encoders",
     help="Numbers of final text encoder layers to skip, to try.")
 
 GUIDANCE_RESCALES = OptionSpec(
-    flags=("-gr", "--guidance-rescales"), type=unit_float, axis=True, metavar="FLOAT",
+    flags=("-gr", "--guidance-rescales"),
+    prompt_argument="guidance-rescale",
+    type=unit_float, axis=True, metavar="FLOAT",
     token="gr", position=320, group="guidance",
     help="Guidance rescale factors to try, from 0 to 1 (reduces the over-exposure of "
          "zero-terminal-SNR models); sd takes them in txt2img only, sdxl in every mode.")
@@ -80,7 +85,9 @@ VAE_SLICING = OptionSpec(
 # its own when the option is not given (upscaler-x4: 20, ifs and ifs-img2img: 250, 0 when
 # inpainting).
 UPSCALER_NOISE_LEVELS = OptionSpec(
-    flags=("-uns", "--upscaler-noise-levels"), type=non_negative_int, axis=True,
+    flags=("-uns", "--upscaler-noise-levels"),
+    prompt_argument="upscaler-noise-level",
+    type=non_negative_int, axis=True,
     metavar="INTEGER", token="unl", position=200, group="upscalers",
     help="Noise levels to try: how much noise is added to the input image before it is "
          "upscaled (like --image-seed-strengths for the other model types). (default: 20 for "
@@ -119,7 +126,7 @@ def image_guidance_float(text: str) -> float:
 
 def prompt(text: str) -> Prompt:
     """``"positive; negative"`` as a :class:`~dgenerate.plugin_api.values.Prompt`."""
-    return Prompt.parse(text)
+    return parse_prompt(text)
 
 
 def model_uri(text: str) -> str:
@@ -204,14 +211,18 @@ MODEL_SEQUENTIAL_OFFLOAD = OptionSpec(
 # ------------------------------------------------------- prompts of more encoders
 
 SECOND_PROMPTS = OptionSpec(
-    flags=("--second-prompts",), type=prompt, axis=True, metavar="PROMPT", group="prompts",
+    flags=("--second-prompts",),
+    upscaler=("--second-prompt-upscaler", "--second-prompt-upscalers"),
+    type=prompt, axis=True, metavar="PROMPT", group="prompts",
     help='Prompts to try for the second text encoder ("positive; negative"); by default it '
          "gets the primary prompt.")
 
 # -------------------------------------------------------------------- pix2pix
 
 IMAGE_GUIDANCE_SCALES = OptionSpec(
-    flags=("-igs", "--image-guidance-scales"), type=image_guidance_float, axis=True,
+    flags=("-igs", "--image-guidance-scales"),
+    prompt_argument="image-guidance-scale",
+    type=image_guidance_float, axis=True,
     default=(1.5,), metavar="FLOAT", token="igs", position=330, group="pix2pix",
     help="Image guidance scales to try, at least 1: above 1 the output stays closer to the "
          "input image, often at some cost in quality. For the *-pix2pix model types.")
@@ -221,48 +232,64 @@ IMAGE_GUIDANCE_SCALES = OptionSpec(
 _PAPER = "(SDXL micro-conditioning, section 2.2 of arxiv.org/abs/2307.01952)"
 
 SDXL_AESTHETIC_SCORES = OptionSpec(
-    flags=("--sdxl-aesthetic-scores",), type=float, axis=True, metavar="FLOAT",
+    flags=("--sdxl-aesthetic-scores",),
+    prompt_argument="sdxl-aesthetic-score",
+    type=float, axis=True, metavar="FLOAT",
     position=700, group="sdxl micro-conditioning",
     help=f"Aesthetic scores to try, conditioning the positive prompt {_PAPER}; used by models "
          "trained with them (refiners) in img2img and inpainting.")
 
 SDXL_CROPS_COORDS_TOP_LEFT = OptionSpec(
-    flags=("--sdxl-crops-coords-top-left",), type=coordinate, axis=True, metavar="COORD",
+    flags=("--sdxl-crops-coords-top-left",),
+    prompt_argument="sdxl-crops-coords-top-left",
+    type=coordinate, axis=True, metavar="COORD",
     position=701, group="sdxl micro-conditioning",
     help=f'Crop coordinates "x,y" to try: the image looks cropped from that point '
          f'{_PAPER}; "0,0" gives well centered images.')
 
 SDXL_ORIGINAL_SIZES = OptionSpec(
-    flags=("--sdxl-original-sizes",), type=size, axis=True, metavar="SIZE", position=702,
+    flags=("--sdxl-original-sizes",),
+    prompt_argument="sdxl-original-size",
+    type=size, axis=True, metavar="SIZE", position=702,
     group="sdxl micro-conditioning",
     help=f"Original image sizes WIDTHxHEIGHT to try {_PAPER}; unlike the target size the "
          "image looks up- or down-sampled. Default: the output size.")
 
 SDXL_TARGET_SIZES = OptionSpec(
-    flags=("--sdxl-target-sizes",), type=size, axis=True, metavar="SIZE", position=703,
+    flags=("--sdxl-target-sizes",),
+    prompt_argument="sdxl-target-size",
+    type=size, axis=True, metavar="SIZE", position=703,
     group="sdxl micro-conditioning",
     help=f"Target image sizes WIDTHxHEIGHT to try {_PAPER}; usually the output size, which "
          "is the default.")
 
 SDXL_NEGATIVE_AESTHETIC_SCORES = OptionSpec(
-    flags=("--sdxl-negative-aesthetic-scores",), type=float, axis=True, metavar="FLOAT",
+    flags=("--sdxl-negative-aesthetic-scores",),
+    prompt_argument="sdxl-negative-aesthetic-score",
+    type=float, axis=True, metavar="FLOAT",
     position=704, group="sdxl micro-conditioning",
     help=f"Aesthetic scores to try, conditioning the negative prompt {_PAPER}; see "
          "--sdxl-aesthetic-scores.")
 
 SDXL_NEGATIVE_ORIGINAL_SIZES = OptionSpec(
-    flags=("--sdxl-negative-original-sizes",), type=size, axis=True, metavar="SIZE",
+    flags=("--sdxl-negative-original-sizes",),
+    prompt_argument="sdxl-negative-original-size",
+    type=size, axis=True, metavar="SIZE",
     position=705, group="sdxl micro-conditioning",
     help=f"Original sizes WIDTHxHEIGHT to condition away from {_PAPER}.")
 
 SDXL_NEGATIVE_TARGET_SIZES = OptionSpec(
-    flags=("--sdxl-negative-target-sizes",), type=size, axis=True, metavar="SIZE",
+    flags=("--sdxl-negative-target-sizes",),
+    prompt_argument="sdxl-negative-target-size",
+    type=size, axis=True, metavar="SIZE",
     position=706, group="sdxl micro-conditioning",
     help=f"Target sizes WIDTHxHEIGHT to condition away from {_PAPER}; usually the same as "
          "--sdxl-target-sizes.")
 
 SDXL_NEGATIVE_CROPS_COORDS_TOP_LEFT = OptionSpec(
-    flags=("--sdxl-negative-crops-coords-top-left",), type=coordinate, axis=True,
+    flags=("--sdxl-negative-crops-coords-top-left",),
+    prompt_argument="sdxl-negative-crops-coords-top-left",
+    type=coordinate, axis=True,
     metavar="COORD", position=707, group="sdxl micro-conditioning",
     help=f'Crop coordinates "x,y" to condition away from {_PAPER}.')
 
@@ -297,6 +324,7 @@ def micro_conditioning_value(value: Any) -> Any:
 
 SECOND_MODEL_SCHEDULERS = OptionSpec(
     flags=("-sch2", "--second-model-schedulers", "--second-model-scheduler"),
+    prompt_argument="second-model-scheduler-uri",
     type=scheduler_uri, axis=True, metavar="SCHEDULER_URI", token="", position=10,
     group="second model",
     help="Schedulers to try for the second model (SDXL refiner, Stable Cascade decoder), as "
@@ -304,19 +332,25 @@ SECOND_MODEL_SCHEDULERS = OptionSpec(
          "own.")
 
 SECOND_MODEL_GUIDANCE_SCALES = OptionSpec(
-    flags=("-gs2", "--second-model-guidance-scales"), type=non_negative_float, axis=True,
+    flags=("-gs2", "--second-model-guidance-scales"),
+    prompt_argument="second-model-guidance-scale",
+    type=non_negative_float, axis=True,
     metavar="FLOAT", token="g2", position=310, group="second model",
     help="Guidance scales to try for the second model; by default the job's guidance scale "
          "for the SDXL refiner, 0 for the Stable Cascade decoder.")
 
 SECOND_MODEL_INFERENCE_STEPS = OptionSpec(
-    flags=("-ifs2", "--second-model-inference-steps"), type=positive_int, axis=True,
+    flags=("-ifs2", "--second-model-inference-steps"),
+    prompt_argument="second-model-inference-steps",
+    type=positive_int, axis=True,
     metavar="INTEGER", token="i2", position=410, group="second model",
     help="Inference steps to try for the second model; by default the job's inference steps "
          "for the SDXL refiner, 10 for the Stable Cascade decoder.")
 
 SECOND_MODEL_PROMPTS = OptionSpec(
-    flags=("--second-model-prompts",), type=prompt, axis=True, metavar="PROMPT",
+    flags=("--second-model-prompts",),
+    upscaler=("-pu2", "--second-model-prompt-upscaler", "--second-model-prompt-upscalers"),
+    type=prompt, axis=True, metavar="PROMPT",
     group="second model",
     help='Prompts to try with the second model ("positive; negative"); by default it gets '
          "the primary prompt.")
@@ -354,11 +388,19 @@ SECOND_MODEL_SEQUENTIAL_OFFLOAD = OptionSpec(
     help="--model-sequential-offload for the second model. Cannot be used with "
          "--second-model-cpu-offload.")
 
+SECOND_MODEL_PROMPT_WEIGHTER = OptionSpec(
+    flags=("-pw2", "--second-model-prompt-weighter"), metavar="PROMPT_WEIGHTER_URI",
+    group="second model",
+    help="The prompt weighter of the second model (the SDXL refiner, the Stable Cascade "
+         "decoder), a URI as for --prompt-weighter; by default the second model uses the "
+         "weighter of the job (--prompt-weighter or the prompt's <weighter: ...>).")
+
 #: the second-model options, in the order families list them
 SECOND_MODEL_OPTIONS = (
     SECOND_MODEL_SCHEDULERS, SECOND_MODEL_GUIDANCE_SCALES, SECOND_MODEL_INFERENCE_STEPS,
     SECOND_MODEL_PROMPTS, SECOND_MODEL_ORIGINAL_CONFIG, SECOND_MODEL_UNET,
     SECOND_MODEL_TEXT_ENCODERS, SECOND_MODEL_CPU_OFFLOAD, SECOND_MODEL_SEQUENTIAL_OFFLOAD,
+    SECOND_MODEL_PROMPT_WEIGHTER,
 )
 
 
@@ -367,7 +409,9 @@ SECOND_MODEL_OPTIONS = (
 # (.latents) does the work.
 
 DENOISING_START = OptionSpec(
-    flags=("-ds", "--denoising-start"), type=open_unit_float, metavar="FLOAT",
+    flags=("-ds", "--denoising-start"),
+    prompt_argument="denoising-start",
+    type=open_unit_float, metavar="FLOAT",
     group="latents",
     help="Resume denoising at this fraction of the schedule (between 0 and 1) from the "
          "partly denoised latents of latents: or latents= image seeds (cooperative "
@@ -375,26 +419,34 @@ DENOISING_START = OptionSpec(
          "DDIM, DDPM and PNDM, sd3 and flux FlowMatchEulerDiscrete, sdxl and kolors any.")
 
 DENOISING_END = OptionSpec(
-    flags=("-de", "--denoising-end"), type=open_unit_float, metavar="FLOAT",
+    flags=("-de", "--denoising-end"),
+    prompt_argument="denoising-end",
+    type=open_unit_float, metavar="FLOAT",
     group="latents",
     help="Stop denoising at this fraction of the schedule (between 0 and 1), leaving noisy "
          "latents for another model to finish: write them with --image-format pt; the "
          "schedulers are those of --denoising-start.")
 
 LATENTS_PROCESSORS = OptionSpec(
-    flags=("-lp", "--latents-processors"), several=True, metavar="LATENTS_PROCESSOR_URI",
+    flags=("-lp", "--latents-processors"),
+    prompt_argument="latents-processors",
+    several=True, metavar="LATENTS_PROCESSOR_URI",
     group="latents",
     help="Latents processors run in order on the latents of latents: and latents= image "
          "seeds before denoising; '+' starts the chain of the next latents input.")
 
 IMG2IMG_LATENTS_PROCESSORS = OptionSpec(
-    flags=("-ilp", "--img2img-latents-processors"), several=True,
+    flags=("-ilp", "--img2img-latents-processors"),
+    prompt_argument="img2img-latents-processors",
+    several=True,
     metavar="LATENTS_PROCESSOR_URI", group="latents",
     help="Latents processors run in order on tensor files given as img2img images, before "
          "the model's VAE decodes them; '+' starts the chain of the next tensor image.")
 
 LATENTS_POST_PROCESSORS = OptionSpec(
-    flags=("-lpp", "--latents-post-processors"), several=True,
+    flags=("-lpp", "--latents-post-processors"),
+    prompt_argument="latents-post-processors",
+    several=True,
     metavar="LATENTS_PROCESSOR_URI", group="latents",
     help="Latents processors run in order on the latents a tensor --image-format writes.")
 

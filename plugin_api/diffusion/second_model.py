@@ -10,11 +10,19 @@ its option and what it is; what the family does with it stays the family's.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Iterator, Mapping
 from typing import Any, Literal
 
-from dgenerate.plugin_api import ArgSpec, DgenerateError, Job, LoadTarget, RenderRequest
+from dgenerate.plugin_api import (
+    ArgSpec,
+    Category,
+    DgenerateError,
+    Job,
+    LoadTarget,
+    RenderRequest,
+)
 
 from .compat import patch_text_encoders
 from .components import UNetUri, check_unet_uri, parse_unet_uri, unet_key
@@ -31,9 +39,10 @@ from .text_encoders import (
     text_encoders_key,
 )
 
-__all__ = ["HELP", "SECOND_OFFLOAD_FLAGS", "TEXT_ENCODERS_FLAG", "SecondModel", "SecondSource",
-           "UNetLoader", "renamed", "second_model_arguments"]
+__all__ = ["HELP", "SECOND_OFFLOAD_FLAGS", "TEXT_ENCODERS_FLAG", "WEIGHTER_FLAG", "SecondModel",
+           "SecondSource", "UNetLoader", "renamed", "second_model_arguments"]
 
+WEIGHTER_FLAG = "--second-model-prompt-weighter"
 SECOND_OFFLOAD_FLAGS = ("--second-model-cpu-offload", "--second-model-sequential-offload")
 TEXT_ENCODERS_FLAG = "--second-model-text-encoders"
 #: the scheduler names that ask for help instead of naming a scheduler
@@ -98,6 +107,7 @@ class SecondModel:
         self.extra = dict(extra or {})
         self._source: SecondSource | None = None
         self._model: ResolvedModel | None = None
+        self._weighters: dict[str, Any] = {}
 
     # ------------------------------------------------------------ what it is
 
@@ -161,6 +171,9 @@ class SecondModel:
         if unet is not None:
             check_unet_uri(unet, self.family.context)
         offload_mode(values, "second_model", SECOND_OFFLOAD_FLAGS)
+        uri = values.get("second_model_prompt_weighter")
+        if uri is not None:
+            self.weighter(uri)  # a bad URI or a family it cannot weigh fails before loading
         schedulers = [uri for uri in values.get("second_model_schedulers") or ()
                       if uri is not None]
         if set(schedulers) & HELP and len(schedulers) > 1:
@@ -271,3 +284,39 @@ class SecondModel:
                                    extra=self.family.extra_schedulers)
         except DgenerateError as error:
             raise renamed(error, "--schedulers", flag, f"the {self.what}'s scheduler") from None
+
+    # ---------------------------------------------------------- prompt weighter
+
+    def weighter_uri(self, job: Job) -> str | None:
+        """``--second-model-prompt-weighter``, else the job's own weighter (``--prompt-weighter``
+        or the prompt's ``<weighter: ...>``): the second model reads the same syntax."""
+        return job.values.get("second_model_prompt_weighter") or job.prompt_weighter
+
+    def weighter(self, uri: str) -> Any:
+        """The prompt weighter ``uri`` names, created once per invocation for the family's
+        model type (a weighter may refuse it) and device."""
+        if uri not in self._weighters:
+            family = self.family
+            try:
+                self._weighters[uri] = family.context.create(
+                    Category.PROMPT_WEIGHTER, uri, model_type=family.name,
+                    device=family.source.device)
+            except DgenerateError as error:
+                raise DgenerateError(f"{WEIGHTER_FLAG} (the {self.what}'s prompt weighter): "
+                                  f"{error}") from None
+        return self._weighters[uri]
+
+    @contextlib.contextmanager
+    def weighed(self, job: Job, pipeline: Any,
+                arguments: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """The second model's call arguments with its prompts weighed (as they are without a
+        weighter); the weighter cleans up after the call, also a failed one."""
+        uri = self.weighter_uri(job)
+        if uri is None:
+            yield arguments
+            return
+        weighter = self.weighter(uri)
+        try:
+            yield weighter.translate(pipeline, arguments)
+        finally:
+            weighter.cleanup()

@@ -30,7 +30,9 @@ def sequence_length(text: str) -> int:
 # Declared alike (no default) by the sd3 plugin for sd3: the kernel merges equal
 # declarations; each family applies its own default (512 here) when it is not given.
 MAX_SEQUENCE_LENGTH = OptionSpec(
-    flags=("--max-sequence-length",), type=sequence_length, metavar="INTEGER",
+    flags=("--max-sequence-length",),
+    prompt_argument="max-sequence-length",
+    type=sequence_length, metavar="INTEGER",
     model_types=("flux", "flux-fill", "flux-kontext"), group="prompts",
     help="The most tokens the T5 text encoder reads from a prompt.")
 

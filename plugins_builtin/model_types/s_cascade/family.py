@@ -212,9 +212,10 @@ class StableCascade(DiffusersModelType):
         prior = self.run_pipeline(job, pipeline, arguments, what="prior steps")
         decoder = self.decoder()
         second = self.decoder_job(job)
-        result = self.run_pipeline(second, decoder,
-                                   self.decoder_arguments(job, decoder, prior.image_embeddings),
-                                   steps=second.inference_steps, what="decoder steps")
+        with self.second.weighed(job, decoder, self.decoder_arguments(
+                job, decoder, prior.image_embeddings)) as arguments:
+            result = self.run_pipeline(second, decoder, arguments,
+                                       steps=second.inference_steps, what="decoder steps")
         images = [self._sized(image, job) for image in result.images]
         info = self.info(job, pipeline)
         info["decoder_scheduler"] = type(decoder.scheduler).__name__

@@ -28,7 +28,9 @@ def sequence_length(text: str) -> int:
 
 
 THIRD_PROMPTS = OptionSpec(
-    flags=("--third-prompts",), type=prompt, axis=True, metavar="PROMPT",
+    flags=("--third-prompts",),
+    upscaler=("--third-prompt-upscaler", "--third-prompt-upscalers"),
+    type=prompt, axis=True, metavar="PROMPT",
     model_types=("sd3", "sd3-pix2pix"),
     group="prompts",
     help='Prompts to try for the third (T5) text encoder of sd3 ("positive; negative"); by '
@@ -37,7 +39,9 @@ THIRD_PROMPTS = OptionSpec(
 # Declared alike by the flux family (with its own model types): no default here, each
 # family applies its own when the option is not given (sd3: 256, flux: 512).
 MAX_SEQUENCE_LENGTH = OptionSpec(
-    flags=("--max-sequence-length",), type=sequence_length, metavar="INTEGER",
+    flags=("--max-sequence-length",),
+    prompt_argument="max-sequence-length",
+    type=sequence_length, metavar="INTEGER",
     model_types=("sd3", "sd3-pix2pix"), group="prompts",
     help="The most tokens the T5 text encoder reads from a prompt.")
 

@@ -39,6 +39,7 @@ _SECOND_MODEL = {
     "second_model_cpu_offload": "--second-model-cpu-offload",
     "second_model_sequential_offload": "--second-model-sequential-offload",
     "second_model_text_encoders": "--second-model-text-encoders",
+    "second_model_prompt_weighter": "--second-model-prompt-weighter",
 }
 _SUB_MODELS: dict[str, str] = {}
 
@@ -307,11 +308,12 @@ class StableDiffusionXL(_SdxlCommon):
         latents = self.run_pipeline(job, pipeline, arguments, steps=steps).images
         refiner = self.refiner()
         second = self.refiner_job(job)
-        refiner_arguments = self.refiner_arguments(job, refiner, latents)
         share = (second.strength or 0.0) if edit else 1.0 - hnf
-        result = self.run_pipeline(second, refiner, refiner_arguments,
-                                   steps=max(1, math.ceil(second.inference_steps * share)),
-                                   what="refiner steps")
+        with self.second.weighed(job, refiner, self.refiner_arguments(job, refiner, latents)
+                                 ) as refiner_arguments:
+            result = self.run_pipeline(second, refiner, refiner_arguments,
+                                       steps=max(1, math.ceil(second.inference_steps * share)),
+                                       what="refiner steps")
         info = self.info(job, pipeline)
         info["refiner_scheduler"] = type(refiner.scheduler).__name__
         return RenderOutput(self.outputs(job, refiner, result.images), info)

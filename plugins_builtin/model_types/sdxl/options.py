@@ -35,24 +35,32 @@ SDXL_REFINER = OptionSpec(
          "instead (img2img with strength 1 - high noise fraction).")
 
 SDXL_REFINER_EDIT = OptionSpec(
-    flags=("--sdxl-refiner-edit",), switch=True, requires=_NEEDS, group=_GROUP,
+    flags=("--sdxl-refiner-edit",),
+    prompt_argument="sdxl-refiner-edit",
+    switch=True, requires=_NEEDS, group=_GROUP,
     help="Let the main model do all its steps and the refiner edit the result (img2img with "
          "strength 1 - high noise fraction) instead of denoising together.")
 
 SDXL_HIGH_NOISE_FRACTIONS = OptionSpec(
-    flags=("-hnf", "--sdxl-high-noise-fractions"), type=open_unit_float, axis=True,
+    flags=("-hnf", "--sdxl-high-noise-fractions"),
+    prompt_argument="sdxl-high-noise-fraction",
+    type=open_unit_float, axis=True,
     default=(0.8,), metavar="FLOAT", token="hnf", position=610, requires=_NEEDS,
     group=_GROUP,
     help="Fractions of the steps the main model does before the refiner takes over, to try "
          "(between 0 and 1); in edit mode 1 - fraction is the refiner's strength.")
 
 SDXL_REFINER_CLIP_SKIPS = OptionSpec(
-    flags=("--sdxl-refiner-clip-skips",), type=non_negative_int, axis=True,
+    flags=("--sdxl-refiner-clip-skips",),
+    prompt_argument="sdxl-refiner-clip-skip",
+    type=non_negative_int, axis=True,
     metavar="INTEGER", token="rcs", position=600, requires=_NEEDS, group=_GROUP,
     help="Numbers of final text encoder layers the refiner skips, to try.")
 
 SDXL_REFINER_GUIDANCE_RESCALES = OptionSpec(
-    flags=("-rgr", "--sdxl-refiner-guidance-rescales"), type=unit_float, axis=True,
+    flags=("-rgr", "--sdxl-refiner-guidance-rescales"),
+    prompt_argument="sdxl-refiner-guidance-rescale",
+    type=unit_float, axis=True,
     metavar="FLOAT", token="rgr", position=640, requires=_NEEDS, group=_GROUP,
     help="Guidance rescale factors to try for the refiner, from 0 to 1; by default the "
          "job's --guidance-rescales value.")
@@ -64,7 +72,10 @@ SDXL_REFINER_SIGMAS = OptionSpec(
          '"expr: sigmas * 0.95").')
 
 SECOND_MODEL_SECOND_PROMPTS = OptionSpec(
-    flags=("--second-model-second-prompts",), type=prompt, axis=True, metavar="PROMPT",
+    flags=("--second-model-second-prompts",),
+    upscaler=("--second-model-second-prompt-upscaler",
+             "--second-model-second-prompt-upscalers"),
+    type=prompt, axis=True, metavar="PROMPT",
     requires=_NEEDS, group=_GROUP,
     help='Prompts to try for the refiner\'s second text encoder ("positive; negative"); by '
          "default the refiner's prompt.")

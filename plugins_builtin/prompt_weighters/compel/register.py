@@ -9,7 +9,7 @@ def dgenerate_prompt_weighters():
     yield PromptWeighterSpec(
         name="compel",
         summary="Weighted prompts and prompts longer than 77 tokens, with the compel library "
-                "(sd, sdxl).",
+                "(sd, sdxl, s-cascade, flux and their variants).",
         target=".weighter:CompelWeighter",
         requires=("torch", "compel"),
     )

@@ -23,7 +23,8 @@ import torch
 
 from .parser import parse
 
-__all__ = ["Tokens", "chunk_count", "encode", "pad_chunks", "tokenize"]
+__all__ = ["LAYERS", "Tokens", "chunk_count", "encode", "pad_chunks", "pooled_output",
+           "tokenize"]
 
 
 @dataclasses.dataclass
@@ -77,18 +78,29 @@ def pad_chunks(tokenizer: Any, tokens: Tokens, count: int) -> tuple[list[list[in
     return ids, weights
 
 
+LAYERS = ("final", "penultimate", "last")
+"""Which hidden state :func:`encode` returns, see there."""
+
+
 def encode(encoder: Any, tokenizer: Any, tokens: Tokens, count: int, *, device: Any,
-           clip_skip: int | None, penultimate: bool) -> tuple[torch.Tensor,
-                                                             torch.Tensor | None]:
+           clip_skip: int | None, layer: str = "final",
+           masked: bool | None = None) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Weighted hidden states ``[1, count * window, dim]`` and the pooled embedding of
     the first window (``None`` when the encoder has no projection).
 
-    :param penultimate: the SDXL way (hidden states before the last layer, no final
-        norm, ``clip_skip`` counted from there); else the SD 1/2 way (last hidden state
-        after the final norm, or ``clip_skip`` layers earlier, normed).
+    :param layer: ``"final"``, the SD 1/2 way (last hidden state after the final norm,
+        or ``clip_skip`` layers earlier, normed); ``"penultimate"``, the SDXL and SD3
+        way (hidden states before the last layer, no final norm, ``clip_skip`` counted
+        from there); ``"last"``, the Stable Cascade way (the last layer's output before
+        the final norm, ``clip_skip`` counted from there).
+    :param masked: pass the attention mask the tokenizer would (Stable Cascade does);
+        by default when the encoder's config asks for it.
     """
+    if layer not in LAYERS:
+        raise ValueError(f"layer {layer!r} is not one of {LAYERS}")
     ids, weights = pad_chunks(tokenizer, tokens, count)
-    masked = getattr(encoder.config, "use_attention_mask", False)
+    if masked is None:
+        masked = getattr(encoder.config, "use_attention_mask", False)
     states, pooled = [], None
     with torch.no_grad():
         for chunk in ids:
@@ -98,10 +110,12 @@ def encode(encoder: Any, tokenizer: Any, tokens: Tokens, count: int, *, device: 
                 end = chunk.index(tokenizer.eos_token_id)
                 mask = (torch.arange(len(chunk), device=device) <= end).long()[None]
             output = encoder(chunk_ids, attention_mask=mask, output_hidden_states=True)
-            if penultimate:
-                if pooled is None and output[0].ndim == 2:
-                    pooled = output[0]
+            if pooled is None and output[0].ndim == 2:  # text_embeds of a projection
+                pooled = output[0]
+            if layer == "penultimate":
                 state = output.hidden_states[-((clip_skip or 0) + 2)]
+            elif layer == "last":
+                state = output.hidden_states[-((clip_skip or 0) + 1)]
             elif clip_skip is None:
                 state = output[0]
             else:
@@ -115,3 +129,14 @@ def encode(encoder: Any, tokenizer: Any, tokens: Tokens, count: int, *, device: 
         if bool((factors != 1).any()):
             hidden = hidden * factors[None, :, None]
     return hidden, pooled
+
+
+def pooled_output(encoder: Any, tokenizer: Any, tokens: Tokens, *,
+                  device: Any) -> torch.Tensor:
+    """The pooled output ``[1, dim]`` of the first window, as Flux reads its CLIP encoder
+    (weights play no part: the pooled vector is taken at the end token, not per word)."""
+    [chunk], _ = pad_chunks(tokenizer, tokens, 1)
+    with torch.no_grad():
+        output = encoder(torch.tensor([chunk], device=device), output_hidden_states=False)
+    pooler = getattr(output, "pooler_output", None)
+    return pooler if pooler is not None else output.text_embeds  # a projection model

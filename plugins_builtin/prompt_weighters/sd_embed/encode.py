@@ -24,7 +24,7 @@ def encode_sd(pipeline: Any, prompts: list[str], negatives: list[str | None], *,
         count = max(chunk_count(tokens, tokenizer), chunk_count(negative_tokens, tokenizer))
         for into, which in ((positive, tokens), (negative, negative_tokens)):
             into.append(encode(encoder, tokenizer, which, count, device=device,
-                               clip_skip=clip_skip, penultimate=False)[0])
+                               clip_skip=clip_skip, layer="final")[0])
     return {"prompt_embeds": torch.cat(positive), "negative_prompt_embeds": torch.cat(negative)}
 
 
@@ -59,7 +59,7 @@ def encode_sdxl(pipeline: Any, prompts: list[str], negatives: list[str | None],
             # skips layers of the positive one only, which looks like an oversight)
             for each, (tokenizer, encoder) in zip(tokens[key], pairs, strict=True):
                 state, pool = encode(encoder, tokenizer, each, count, device=device,
-                                     clip_skip=clip_skip, penultimate=True)
+                                     clip_skip=clip_skip, layer="penultimate")
                 states.append(state)
                 pooled = pool if pool is not None else pooled
             hidden = torch.cat(states, dim=-1)

@@ -9,7 +9,7 @@ def dgenerate_prompt_weighters():
     yield PromptWeighterSpec(
         name="sd-embed",
         summary="Stable Diffusion Web UI weighting syntax, (word:1.2), and prompts longer "
-                "than 77 tokens.",
+                "than 77 tokens (SD 1/2, SDXL, Stable Cascade, SD3, Flux).",
         target=".weighter:SdEmbed",
         requires=("torch",),
     )

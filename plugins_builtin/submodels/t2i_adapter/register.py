@@ -24,7 +24,9 @@ T2I_ADAPTERS = OptionSpec(
          "--control-nets, and txt2img only (no img2img image or mask in --image-seeds).")
 
 SDXL_T2I_ADAPTER_FACTORS = OptionSpec(
-    flags=("--sdxl-t2i-adapter-factors",), type=unit_float, axis=True, metavar="FLOAT",
+    flags=("--sdxl-t2i-adapter-factors",),
+    prompt_argument="sdxl-t2i-adapter-factor",
+    type=unit_float, axis=True, metavar="FLOAT",
     model_types=("sdxl",), requires=("--t2i-adapters",), token="t2if", position=700,
     group=_GROUP,
     help="Fractions of the inference steps, from the first one, during which the T2I "
