@@ -1,0 +1,1 @@
+"""The prompt-upscale sub-command and the \\prompt_upscale directive."""

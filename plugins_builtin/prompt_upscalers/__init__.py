@@ -1,0 +1,1 @@
+"""Built-in prompt upscalers (``--prompt-upscaler``, ``<upscaler: URI>``)."""
