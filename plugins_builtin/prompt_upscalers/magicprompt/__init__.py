@@ -1,0 +1,2 @@
+"""The ``magicprompt`` prompt upscaler: prompts rewritten by a causal LLM through
+transformers."""
