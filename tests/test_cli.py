@@ -283,7 +283,7 @@ def test_aliases_hidden_and_unavailable_specs(tmp_path: Path) -> None:
     listing = cli("--plugin-modules", str(plugin), "--image-processor-help")
     assert '"same" | "identity" | "noop"  Return the image unchanged.' in listing.stdout
     assert "secret" not in listing.stdout
-    assert "Needs a module. (unavailable: needs no_such_module_xyz)" in listing.stdout
+    assert "Needs a module. (unavailable: missing no_such_module_xyz)" in listing.stdout
     details = cli("--plugin-modules", str(plugin), "--image-processor-help", "noop", "secret")
     assert details.stdout.startswith("same | identity | noop:\n")
     assert "\nsecret:\n" in details.stdout

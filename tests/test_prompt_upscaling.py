@@ -122,10 +122,12 @@ def test_renders_configs_and_last_prompts_hold_the_expansions(toys: Path,
             --output-size 64 --output-path {out} --output-configs \\
             --prompts "a {{red|blue}} circle" --prompt-upscaler braces
         \\print {{{{ last_prompts | map('string') | list }}}}
+        \\print uris: {{{{ last_prompt_upscaler_uri }}}} {{{{ last_second_prompt_upscaler_uri }}}}
         """))
     result = run_cli("--file", str(script), env=BUILTIN_ONLY)
     assert result.exit_code == 0, result.stderr
     assert "['a red circle', 'a blue circle']" in result.stdout
+    assert "uris: ['braces'] None" in result.stdout  # dgenerate 5.0.0's variable names
     configs = sorted(out.glob("*.dgen"))
     assert len(configs) == 2
     texts = [config.read_text() for config in configs]

@@ -295,3 +295,24 @@ def test_sdxl_with_a_refiner(tiny_sdxl: Path, tiny_sdxl_refiner: Path, tmp_path:
        "--seeds", "1", "--prompt-weighter", "sd-embed",
        "--prompts", "a (red:1.2) circle " + "on the left " * 30 + "; blurry")
     assert len(list(tmp_path.glob("*.png"))) == 1
+
+
+def test_a_weighted_colour_word_changes_the_embedded_models_picture(tmp_path: Path) -> None:
+    """The example of docs/manual/prompts.md: the circle is red; weighting "blue" pulls it
+    toward blue (purple with this model), on every seed the example uses."""
+    import sys
+
+    from .support import REPO
+
+    sys.path.insert(0, str(REPO / "tools" / "embedded_model"))
+    import check_quality
+
+    plain = "a large red blue circle in the center, white background"
+    weighted = "a large red (blue:1.8) circle in the center, white background"
+    result = run_cli("embedded:shapes", "--prompt-weighter", "sd-embed", "--prompts", plain,
+                     weighted, "--seeds", "1", "--inference-steps", "20", "--guidance-scales",
+                     "4", "--output-path", str(tmp_path), env=ENV)
+    assert result.exit_code == 0, result.stderr
+    colours = [check_quality.analyse(Image.open(path))["colour"]
+               for path in sorted(tmp_path.glob("*.png"), key=lambda p: p.stem[-1])]
+    assert colours == ["red", "purple"], colours

@@ -81,7 +81,7 @@ def list_specs(registry: Registry[Any]) -> str:
         summary = spec.summary.strip()
         missing = missing_requirements(spec)
         if missing:
-            summary += f" (unavailable: needs {', '.join(missing)})"
+            summary += f" (unavailable: missing {', '.join(missing)})"
         if getattr(spec, "default", False) is True:
             summary += " (the default)"
         lines.append(f"{_INDENT}{_quoted_names(spec).ljust(width)}  {summary}")

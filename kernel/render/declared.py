@@ -13,12 +13,12 @@ import argparse
 import dataclasses
 
 from dgenerate.plugin_api.errors import PluginConflictError, PluginSpecError
-from dgenerate.plugin_api.options import OptionSpec
+from dgenerate.plugin_api.options import OptionSpec, option_name
 from dgenerate.plugin_api.specs import Category, Provider
 
 from ..plugins.manager import PluginManager
 
-__all__ = ["DeclaredOption", "add_declared_options", "declared_options"]
+__all__ = ["DeclaredOption", "add_declared_options", "declared_options", "upscaler_dest"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -110,6 +110,11 @@ def _help(option: DeclaredOption) -> str:
     return " ".join(parts).replace("%", "%%")
 
 
+def upscaler_dest(spec: OptionSpec) -> str:
+    """``--second-prompt-upscaler`` -> ``second_prompt_upscaler_uri`` (5.0.0's name)."""
+    return option_name(next(flag for flag in spec.upscaler if flag.startswith("--"))) + "_uri"
+
+
 def add_declared_options(parser: argparse.ArgumentParser, declared: list[DeclaredOption],
                          owners: dict[str, str]) -> None:
     """Add the options to ``parser``, grouped for ``--help``; a flag the kernel or another
@@ -134,7 +139,7 @@ def add_declared_options(parser: argparse.ArgumentParser, declared: list[Declare
                                help=_help(option))
         owners.update(dict.fromkeys(spec.flags, option.owner))
         if spec.upscaler:  # the prompt upscalers of these prompts
-            group.add_argument(*spec.upscaler, dest=f"{spec.name}_upscaler", nargs="+",
+            group.add_argument(*spec.upscaler, dest=upscaler_dest(spec), nargs="+",
                                metavar="PROMPT_UPSCALER_URI",
                                help=f"Prompt upscalers of {spec.flag}, in order (default: "
                                     "those of --prompt-upscaler).")

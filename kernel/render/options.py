@@ -41,11 +41,12 @@ def add_render_options(parser: argparse.ArgumentParser) -> None:
                        help="Quantize the model's weights while they load, with this quantizer "
                             "plugin (see --quantizer-help).")
     model.add_argument("-pw", "--prompt-weighter", metavar="PROMPT_WEIGHTER_URI",
+                       dest="prompt_weighter_uri",
                        help="Read weights in the prompts with this prompt weighter plugin (see "
                             "--prompt-weighter-help); <weighter: URI> in a prompt chooses one "
                             "for that prompt.")
     model.add_argument("-pu", "--prompt-upscaler", "--prompt-upscalers", nargs="+",
-                       metavar="PROMPT_UPSCALER_URI",
+                       metavar="PROMPT_UPSCALER_URI", dest="prompt_upscaler_uri",
                        help="Rewrite or expand every prompt with these prompt upscaler plugins, "
                             "in order, before the jobs are built (see --prompt-upscaler-help); "
                             "<upscaler: URI> in a prompt chooses its own chain.")

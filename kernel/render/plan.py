@@ -28,7 +28,7 @@ from dgenerate.plugin_api.values import (
 from ..imageseed import ImageSeed, parse_image_seed
 from ..uri import parse_uri
 from .capabilities import assign_image_inputs, seed_mode
-from .declared import DeclaredOption
+from .declared import DeclaredOption, upscaler_dest
 from .options import IMAGE_FORMATS, METADATA_FORMATS, TENSOR_FORMATS
 from .prompting import check_prompts
 from .values import declared_values
@@ -356,7 +356,7 @@ def build_plan(options: argparse.Namespace, *, model_types: Any,
         uses_image_seeds=bool(image_seeds),
         modes=frozenset(seed_mode(seed) for seed in image_seeds) or frozenset({Mode.TXT2IMG}),
         values=values,
-        prompt_weighter=_uri("--prompt-weighter", options.prompt_weighter),
+        prompt_weighter=_uri("--prompt-weighter", options.prompt_weighter_uri),
         latents_output=options.image_format.lower().lstrip(".") in TENSOR_FORMATS,
     )
     if request.latents_output and "latents" not in spec.capabilities.inputs:
@@ -396,10 +396,10 @@ def build_plan(options: argparse.Namespace, *, model_types: Any,
                         if getattr(options, option.spec.name, None) is not None),
         replay_plugins=_replay_plugins(spec, declared, options),
         prompt_upscalers=tuple(_uri("--prompt-upscaler", uri)
-                               for uri in options.prompt_upscaler or ()),
+                               for uri in options.prompt_upscaler_uri or ()),
         option_upscalers=tuple(
             (option.spec.name, tuple(_uri(option.spec.upscaler[-1], uri) for uri in getattr(
-                options, f"{option.spec.name}_upscaler", None) or ()))
+                options, upscaler_dest(option.spec), None) or ()))
             for option in declared if option.spec.upscaler),
     )
     check_prompts(plan)

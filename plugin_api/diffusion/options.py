@@ -390,7 +390,7 @@ SECOND_MODEL_SEQUENTIAL_OFFLOAD = OptionSpec(
 
 SECOND_MODEL_PROMPT_WEIGHTER = OptionSpec(
     flags=("-pw2", "--second-model-prompt-weighter"), metavar="PROMPT_WEIGHTER_URI",
-    group="second model",
+    group="second model", variable="second_model_prompt_weighter_uri",
     help="The prompt weighter of the second model (the SDXL refiner, the Stable Cascade "
          "decoder), a URI as for --prompt-weighter; by default the second model uses the "
          "weighter of the job (--prompt-weighter or the prompt's <weighter: ...>).")
