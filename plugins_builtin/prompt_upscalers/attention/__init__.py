@@ -1,0 +1,1 @@
+"""The ``attention`` prompt upscaler: random attention weights on noun chunks (spaCy)."""

@@ -1,0 +1,1 @@
+"""The ``dynamicprompts`` prompt upscaler: ``{a|b}`` variants and ``__wildcards__``."""
