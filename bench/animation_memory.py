@@ -31,7 +31,7 @@ print(json.dumps({"status": status,
 def make_video(path: Path, frames: int) -> None:
     from PIL import Image
 
-    from dgenerate.kernel.media.writing import write_animation
+    from dgenerate.plugin_api.media.writing import write_animation
 
     images = (Image.new("RGB", (64, 64), ((index * 7) % 256, 80, 160)) for index in range(frames))
     write_animation(str(path), "mp4", 12.0, images)

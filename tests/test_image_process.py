@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from dgenerate.kernel.media.reading import open_media
+from dgenerate.plugin_api.media.reading import open_media
 from dgenerate.plugin_api.testing import run_cli
 
 from .source_fixtures import FileServer, serve

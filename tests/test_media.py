@@ -16,10 +16,10 @@ import numpy as np
 import pytest
 from PIL import Image, ImageSequence
 
-from dgenerate.kernel.media import writing
-from dgenerate.kernel.media.reading import check_slice, open_media
-from dgenerate.kernel.media.writing import ANIMATION_FORMATS, AnimationWriter, write_animation
 from dgenerate.plugin_api.errors import DgenerateError
+from dgenerate.plugin_api.media import writing
+from dgenerate.plugin_api.media.reading import check_slice, open_media
+from dgenerate.plugin_api.media.writing import ANIMATION_FORMATS, AnimationWriter, write_animation
 from dgenerate.plugin_api.testing import HEAVY_MODULES, assert_import_light
 
 COLOURS = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0), (0, 255, 255), (255, 0, 255),
@@ -380,8 +380,8 @@ def test_formats_ignore_case(tmp_path: Path) -> None:
         assert opened.frame_count == 2
 
 
-@pytest.mark.parametrize("module", ["dgenerate.kernel.media.reading",
-                                    "dgenerate.kernel.media.writing"])
+@pytest.mark.parametrize("module", ["dgenerate.plugin_api.media.reading",
+                                    "dgenerate.plugin_api.media.writing"])
 def test_importing_loads_no_media_library(module: str) -> None:
     """PyAV and Pillow load when a file is opened or written, not when ``--help`` runs."""
     assert_import_light(module, forbidden=(*HEAVY_MODULES, "av", "PIL", "numpy"))

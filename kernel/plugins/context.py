@@ -111,14 +111,14 @@ class KernelContext:
     # --------------------------------------------------------------- media
 
     def open_media(self, path: str) -> Any:
-        from ..media.reading import open_media
+        from dgenerate.plugin_api.media.reading import open_media
 
         local = self.fetch(path) if path.lower().startswith(("http://", "https://")) else path
         return open_media(local)
 
     def animation_writer(self, path: str, animation_format: str, fps: float, *,
                          overwrite: bool = True) -> Any:
-        from ..media.writing import AnimationWriter
+        from dgenerate.plugin_api.media.writing import AnimationWriter
 
         return AnimationWriter(path, animation_format, fps, names=_claims(path, overwrite))
 

@@ -28,7 +28,7 @@ from ..imageseed import ImageSeed, Resize, is_tensor_file
 if TYPE_CHECKING:
     from PIL.Image import Image
 
-    from ..media.reading import Media
+    from dgenerate.plugin_api.media.reading import Media
 
 __all__ = ["SeedInputs", "SeedMedia", "check_image_seed", "open_image_seed", "target_size"]
 
@@ -62,9 +62,8 @@ def check_image_seed(seed: ImageSeed) -> None:
     """Everything about an image seed that can be known without a model: its form is
     supported, its URLs are well formed and its local files are images or videos that can
     be opened (URLs are downloaded when the job needs them)."""
+    from dgenerate.plugin_api.media.reading import open_media
     from dgenerate.plugin_api.webcache import check_url
-
-    from ..media.reading import open_media
 
     for path in _paths(seed):
         if is_tensor_file(path) and not _is_url(path) and os.path.isfile(path):
@@ -248,8 +247,7 @@ def open_image_seed(
     (``image -> image``), one chain per input.
     """
     from dgenerate.plugin_api.diffusion.latents_files import read_latents
-
-    from ..media.reading import check_slice, open_media
+    from dgenerate.plugin_api.media.reading import check_slice, open_media
 
     opened: list[Media] = []
 

@@ -190,7 +190,7 @@ class OutputWriter:
 
     def open_animations(self, template: JobTemplate, count: int, fps: float) -> AnimationSet:
         """Start the animation files of a job whose frames hold ``count`` images."""
-        from ..media.writing import AnimationWriter
+        from dgenerate.plugin_api.media.writing import AnimationWriter
 
         _make_folder(self.output.path)
         extension = self.output.animation_format

@@ -1,6 +1,7 @@
-"""Media the kernel reads and writes for plugins: images, animations and videos.
+"""Images, animations and videos: reading (:mod:`.reading`) and writing (:mod:`.writing`),
+shared by the kernel and plugins.
 
-Plugins do not open videos themselves: they ask their context
+Plugins do not open videos with their own code: they ask their context
 (:meth:`~dgenerate.plugin_api.PluginContext.open_media`,
 :meth:`~dgenerate.plugin_api.PluginContext.animation_writer`,
 :meth:`~dgenerate.plugin_api.PluginContext.save_image`), so every feature reads

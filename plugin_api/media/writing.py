@@ -19,8 +19,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol, overload
 
-from dgenerate.plugin_api.errors import DgenerateError, WriteError
-from dgenerate.plugin_api.files import NewFile, atomic_new_file, atomic_output
+from ..errors import DgenerateError, WriteError
+from ..files import NewFile, atomic_new_file, atomic_output
 
 if TYPE_CHECKING:
     from av.container import OutputContainer
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
 __all__ = ["ANIMATION_FORMATS", "AnimationWriter", "write_animation"]
 
 # "png" is APNG as well (the manual: "png (APNG), apng")
-from dgenerate.plugin_api.media import ANIMATION_FORMATS
+from . import ANIMATION_FORMATS
 
 _PILLOW_FORMATS = {"gif": "GIF", "webp": "WEBP", "apng": "PNG", "png": "PNG"}
 # rates are kept as fractions with denominators up to 1001, so NTSC rates (30000/1001) survive

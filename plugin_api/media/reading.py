@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from fractions import Fraction
 from typing import TYPE_CHECKING, Protocol
 
-from dgenerate.plugin_api.errors import DgenerateError
+from ..errors import DgenerateError
 
 if TYPE_CHECKING:
     from av.container import InputContainer
