@@ -112,6 +112,14 @@ def sd_pipeline(tiny_sd: Path):
     return StableDiffusionPipeline.from_pretrained(str(tiny_sd))
 
 
+def _plugins():
+    """A plugin context with the builtin plugins, as dgenerate gives one to a weighter."""
+    from dgenerate.kernel.plugins.context import KernelContext
+    from dgenerate.plugin_api.testing import isolated_plugin_manager
+
+    return KernelContext(isolated_plugin_manager())
+
+
 def render(model: Path, out: Path, *args: str):
     return run_cli(str(model), "--output-path", str(out), "--inference-steps", "2",
                    "--seeds", "1", "--guidance-scales", "5", "--offline-mode", *args,
@@ -174,7 +182,7 @@ def test_embeddings_fuse_clip_and_t5(hub: Path, sd_pipeline) -> None:
 
 def test_t5_reads_the_prompt_without_weights_when_a_weighter_is_given(
         hub: Path, sd_pipeline, monkeypatch: pytest.MonkeyPatch) -> None:
-    weighted = Llm4genWeighter(model_type="sd", weighter="sd-embed")
+    weighted = Llm4genWeighter(model_type="sd", weighter="sd-embed", context=_plugins())
     read: list[list[str]] = []
     encode = weighted._rankgen.encode
     monkeypatch.setattr(weighted._rankgen, "encode",
@@ -197,18 +205,26 @@ def test_t5_reads_the_prompt_without_weights_when_a_weighter_is_given(
     assert read[-1] == ["a (red:1.5) cat", ""]
 
 
+def test_the_clip_weighter_needs_the_plugins(hub: Path) -> None:
+    """The CLIP half is another weighter plugin, made through the plugin context."""
+    with pytest.raises(DgenerateError, match="weighter=sd-embed needs dgenerate's plugins"):
+        Llm4genWeighter(model_type="sd", weighter="sd-embed")
+
+
 def test_compel_weighter_for_the_clip_part(hub: Path, sd_pipeline) -> None:
     pytest.importorskip("compel")
-    out = Llm4genWeighter(model_type="sd", weighter="compel").translate(
+    out = Llm4genWeighter(model_type="sd", weighter="compel", context=_plugins()).translate(
         sd_pipeline, {"prompt": ["a (red)1.5 cat"], "negative_prompt": ["dog"]})
     assert out["prompt_embeds"].shape == out["negative_prompt_embeds"].shape
     assert out["prompt_embeds"].shape[1] == 77 + 256
 
 
 def test_models_are_loaded_once(hub: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from dgenerate.plugins_builtin.prompt_weighters.llm4gen import weighter
+    import collections
 
-    monkeypatch.setattr(weighter, "_LOCAL_CACHE", {})
+    from dgenerate.plugin_api import caching
+
+    monkeypatch.setattr(caching, "_LOCAL", collections.OrderedDict())
     first, second = Llm4genWeighter(), Llm4genWeighter()
     assert first._rankgen is second._rankgen and first._projector is second._projector
     assert Llm4genWeighter(llm_dtype="bfloat16")._rankgen is not first._rankgen

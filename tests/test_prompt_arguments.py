@@ -98,8 +98,8 @@ def test_size_batch_and_weighter_per_prompt(tmp_path: Path) -> None:
     ("<prompts: b> a", [], "a prompt cannot set 'prompts'"),
     ("<image-seeds: x.png> a", [], "a prompt cannot set 'image-seeds'"),
     ("<sada-sx: 2> a", [], "this version does not implement the prompt argument 'sada-sx'"),
-    ("<inference-steps: many> a", [], "<inference-steps: many>: 'many'"),
-    ("<clip-skip: -1> a", [], "<clip-skip: -1>: '-1'"),
+    ("<inference-steps: many> a", [], "<inference-steps: many>: value 'many' is not a whole number"),
+    ("<clip-skip: -1> a", [], "<clip-skip: -1>: value '-1' must be at least 0"),
     ("<image-seed-strength: 0.5> a", [], "<image-seed-strength> needs --image-seeds"),
     ("<width: 65> a", [], "<width: 65>: '65' is not a multiple of 8"),
     ("<sdxl-high-noise-fraction: 0.5> a", [], "--sdxl-high-noise-fractions does not apply to "

@@ -23,10 +23,9 @@ from pathlib import Path
 
 import pytest
 
-from dgenerate.plugin_api import PluginArgumentError
+from dgenerate.plugin_api import PluginArgumentError, caching
 from dgenerate.plugin_api.testing import assert_import_light, run_cli
 from dgenerate.plugin_api.values import Prompt
-from dgenerate.plugins_builtin.prompt_upscalers.translate import mariana
 from dgenerate.plugins_builtin.prompt_upscalers.translate.argos import split_prompt_sentences
 from dgenerate.plugins_builtin.prompt_upscalers.translate.languages import resolve_language
 from dgenerate.plugins_builtin.prompt_upscalers.translate.upscaler import TranslateUpscaler
@@ -98,7 +97,7 @@ def hub(tiny_marian: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> P
     hub_cache_entry(cache, REPOSITORY, {"main": tiny_marian})
     monkeypatch.setenv("HF_HUB_CACHE", str(cache))
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
-    monkeypatch.setattr(mariana, "_LOCAL_CACHE", type(mariana._LOCAL_CACHE)())
+    monkeypatch.setattr(caching, "_LOCAL", type(caching._LOCAL)())
     return cache
 
 

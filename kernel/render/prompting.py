@@ -119,8 +119,9 @@ def _settings(prompt: Prompt, plan: Any) -> PromptSettings:
                 raise DgenerateError(f"{where}: a prompt cannot set {argument.name!r}; it may "
                                      f"set {', '.join(names)}")
         except (ValueSyntaxError, ValueError, KeyError) as error:
-            detail = str(error) if isinstance(error, ValueSyntaxError) else "not valid"
-            raise DgenerateError(f"{where}: {argument.value!r}: {detail}") from None
+            detail = str(error) if isinstance(error, ValueSyntaxError) else (
+                f"{argument.value!r} is not valid")
+            raise DgenerateError(f"{where}: {detail}") from None
     _check_fields(fields, plan, f"--prompts {str(prompt)!r}")
     return PromptSettings(prompt._replace(positive=positive), fields, values)
 

@@ -7,14 +7,13 @@ interposer is created.
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import os
 import re
-from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 from dgenerate.plugin_api import Arg, DgenerateError, LatentsProcessor, PluginContext
+from dgenerate.plugin_api.caching import cached
 
 if TYPE_CHECKING:
     import torch
@@ -55,8 +54,6 @@ CONVERSIONS: dict[tuple[str, str], float] = {
 _DEVICE = re.compile(r"^(auto|cpu|mps|(cuda|xpu)(:\d+)?)$")
 
 #: converters of interposers created without a kernel context (no object cache to use)
-_LOCAL_CACHE: collections.OrderedDict[Hashable, Any] = collections.OrderedDict()
-_LOCAL_CACHE_SIZE = 4
 
 
 class Interposer(LatentsProcessor):
@@ -145,10 +142,7 @@ class Interposer(LatentsProcessor):
             _debug(context, f"loaded the {self.source}-to-{self.target} converter from {path}")
             return converter
 
-        cache = getattr(context, "cache", None)
-        if callable(cache):
-            return cache("interposer").get_or_create(key, create, size=status.st_size)
-        return _local_cache(key, create)
+        return cached(context, "interposer", key, create, size=status.st_size)
 
     # --------------------------------------------------------------- processing
 
@@ -197,13 +191,3 @@ def _debug(context: Any, message: str) -> None:
     if callable(debug):
         debug(f"interposer: {message}")
 
-
-def _local_cache(key: Hashable, create: Callable[[], Any]) -> Any:
-    if key in _LOCAL_CACHE:
-        _LOCAL_CACHE.move_to_end(key)
-        return _LOCAL_CACHE[key]
-    value = create()
-    _LOCAL_CACHE[key] = value
-    while len(_LOCAL_CACHE) > _LOCAL_CACHE_SIZE:
-        _LOCAL_CACHE.popitem(last=False)
-    return value

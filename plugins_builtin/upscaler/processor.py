@@ -7,10 +7,8 @@ is created or used.
 
 from __future__ import annotations
 
-import collections
 import os
 import re
-from collections.abc import Callable, Hashable
 from typing import TYPE_CHECKING, Annotated, Any
 
 from dgenerate.plugin_api import (
@@ -20,6 +18,7 @@ from dgenerate.plugin_api import (
     PluginArgumentError,
     PluginContext,
 )
+from dgenerate.plugin_api.caching import cached
 from dgenerate.plugin_api.diffusion.devices import resolve_device
 from dgenerate.plugin_api.values import MAX_IMAGE_SIDE
 
@@ -36,8 +35,6 @@ _AUTO_TILES = (512, 256, 128, 64)
 _MODES = {1: "L", 3: "RGB", 4: "RGBA"}
 
 #: models of upscalers created without a kernel context (no object cache to use)
-_LOCAL_CACHE: collections.OrderedDict[Hashable, Any] = collections.OrderedDict()
-_LOCAL_CACHE_SIZE = 4
 
 
 class Upscaler(ImageProcessor):
@@ -162,10 +159,7 @@ class Upscaler(ImageProcessor):
         def create() -> Any:
             return self._create_model(path)
 
-        cache = getattr(context, "cache", None)
-        if callable(cache):
-            return cache("upscaler").get_or_create(key, create, size=status.st_size)
-        return _local_cache(key, create)
+        return cached(context, "upscaler", key, create, size=status.st_size)
 
     def _create_model(self, path: str) -> Any:
         from .loading import convert_dtype, load_descriptor
@@ -338,16 +332,6 @@ def _check_overlap(overlap: Any, tile: int | str) -> int:
 def _resolve_device(device: str) -> str:
     return resolve_device(device, what="upscaler: device=")
 
-
-def _local_cache(key: Hashable, create: Callable[[], Any]) -> Any:
-    if key in _LOCAL_CACHE:
-        _LOCAL_CACHE.move_to_end(key)
-        return _LOCAL_CACHE[key]
-    value = create()
-    _LOCAL_CACHE[key] = value
-    while len(_LOCAL_CACHE) > _LOCAL_CACHE_SIZE:
-        _LOCAL_CACHE.popitem(last=False)
-    return value
 
 
 def _progress(context: Any, total: int) -> Any:

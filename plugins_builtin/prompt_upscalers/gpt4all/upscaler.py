@@ -3,15 +3,14 @@ with the model)."""
 
 from __future__ import annotations
 
-import collections
 import contextlib
 import io
 import os
 import random
-from collections.abc import Callable, Hashable
 from typing import Annotated, Any
 
 from dgenerate.plugin_api import Arg, DgenerateError, PluginArgumentError, PluginContext
+from dgenerate.plugin_api.caching import cached
 from dgenerate.plugin_api.prompts import PartwiseUpscaler
 
 from ..llm_text import (
@@ -32,8 +31,6 @@ COMPUTE = ("cpu", "gpu", "kompute", "cuda", "amd", "nvidia")
 #: (its chat sessions default to this format too, without the system turn)
 CHAT_TEMPLATE = "### System:\n{system}\n\n### Human:\n{user}\n\n### Assistant:\n"
 
-_LOCAL_CACHE: collections.OrderedDict[Hashable, Any] = collections.OrderedDict()
-_LOCAL_CACHE_SIZE = 2
 
 
 class Gpt4AllUpscaler(PartwiseUpscaler):
@@ -167,10 +164,7 @@ class Gpt4AllUpscaler(PartwiseUpscaler):
                     raise DgenerateError(f"gpt4all: cannot load the model {model!r} "
                                          f"(compute={compute}): {reason}") from None
 
-        cache = getattr(self._context, "cache", None)
-        if callable(cache):
-            return cache("gpt4all").get_or_create(key, create, size=status.st_size)
-        return _local_cache(key, create)
+        return cached(self._context, "gpt4all", key, create, size=status.st_size)
 
     # --------------------------------------------------------------- generation
 
@@ -194,13 +188,3 @@ class Gpt4AllUpscaler(PartwiseUpscaler):
                             generate=self._generate, batch_size=1,
                             warn=warn if callable(warn) else None)
 
-
-def _local_cache(key: Hashable, create: Callable[[], Any]) -> Any:
-    if key in _LOCAL_CACHE:
-        _LOCAL_CACHE.move_to_end(key)
-        return _LOCAL_CACHE[key]
-    value = create()
-    _LOCAL_CACHE[key] = value
-    while len(_LOCAL_CACHE) > _LOCAL_CACHE_SIZE:
-        _LOCAL_CACHE.popitem(last=False)
-    return value

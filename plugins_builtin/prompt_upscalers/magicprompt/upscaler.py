@@ -3,13 +3,12 @@ the model does)."""
 
 from __future__ import annotations
 
-import collections
 import os
 import random
-from collections.abc import Callable, Hashable
 from typing import Annotated, Any
 
 from dgenerate.plugin_api import Arg, PluginArgumentError, PluginContext
+from dgenerate.plugin_api.caching import cached
 from dgenerate.plugin_api.prompts import PartwiseUpscaler
 
 from ..llm_text import GenerationRequest, check_common, generate_all
@@ -20,8 +19,6 @@ DEFAULT_MODEL = "Gustavosta/MagicPrompt-Stable-Diffusion"
 DTYPES = ("float32", "float16", "bfloat16")
 
 #: models loaded without a kernel context (direct use in code): the last few are kept
-_LOCAL_CACHE: collections.OrderedDict[Hashable, Any] = collections.OrderedDict()
-_LOCAL_CACHE_SIZE = 2
 
 
 class MagicPromptUpscaler(PartwiseUpscaler):
@@ -155,11 +152,8 @@ class MagicPromptUpscaler(PartwiseUpscaler):
                 debug(f"magicprompt: loaded {source.location} on {device}")
             return loaded
 
-        cache = getattr(context, "cache", None)
-        if callable(cache):
-            return cache("magicprompt").get_or_create(key, create, size=llm.disk_size(source),
-                                                      device=device)
-        return _local_cache(key, create)
+        return cached(context, "magicprompt", key, create, size=llm.disk_size(source),
+                      device=device)
 
     def _quantization(self, quantizer: str | None, device: str) -> Any:
         if quantizer is None:
@@ -196,14 +190,4 @@ class MagicPromptUpscaler(PartwiseUpscaler):
                             generate=self._generate, batch_size=self.batch_size,
                             warn=warn if callable(warn) else None)
 
-
-def _local_cache(key: Hashable, create: Callable[[], Any]) -> Any:
-    if key in _LOCAL_CACHE:
-        _LOCAL_CACHE.move_to_end(key)
-        return _LOCAL_CACHE[key]
-    value = create()
-    _LOCAL_CACHE[key] = value
-    while len(_LOCAL_CACHE) > _LOCAL_CACHE_SIZE:
-        _LOCAL_CACHE.popitem(last=False)
-    return value
 

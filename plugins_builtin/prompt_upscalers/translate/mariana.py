@@ -9,18 +9,16 @@ small cache of this module when there is no kernel context).
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import re
 from collections.abc import Callable, Hashable
 from typing import Any
 
 from dgenerate.plugin_api import DgenerateError
+from dgenerate.plugin_api.caching import cached
 
 __all__ = ["MarianaTranslator", "model_id"]
 
-_LOCAL_CACHE: collections.OrderedDict[Hashable, Any] = collections.OrderedDict()
-_LOCAL_CACHE_SIZE = 2
 _DEVICE = re.compile(r"^(auto|cpu|mps|(cuda|xpu)(:\d+)?)$")
 
 
@@ -53,16 +51,7 @@ def _load(repository: str, device: str, offline: bool) -> _Loaded:
 
 
 def _cached(context: Any, key: Hashable, create: Callable[[], _Loaded], device: str) -> _Loaded:
-    cache = getattr(context, "cache", None)
-    if callable(cache):
-        return cache("translate").get_or_create(key, create, device=device)
-    if key in _LOCAL_CACHE:
-        _LOCAL_CACHE.move_to_end(key)
-        return _LOCAL_CACHE[key]
-    value = _LOCAL_CACHE[key] = create()
-    while len(_LOCAL_CACHE) > _LOCAL_CACHE_SIZE:
-        _LOCAL_CACHE.popitem(last=False)
-    return value
+    return cached(context, "translate", key, create, device=device)
 
 
 class MarianaTranslator:

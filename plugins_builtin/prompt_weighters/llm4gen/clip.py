@@ -13,22 +13,19 @@ WEIGHTERS = ("sd-embed", "compel")
 
 
 def clip_embeddings(pipeline: Any, prompts: list[str], negatives: list[str | None], *,
-                    weighter: str | None, clip_skip: int | None
+                    weighter: Any | None, clip_skip: int | None
                     ) -> tuple[torch.Tensor, torch.Tensor]:
     """(positive, negative) CLIP hidden states of equal length; a missing negative prompt
-    is the empty prompt, as the pipelines encode it."""
-    if weighter == "sd-embed":
-        from dgenerate.plugins_builtin.prompt_weighters.sd_embed.encode import encode_sd
-
-        found = encode_sd(pipeline, prompts, negatives, clip_skip=clip_skip)
-        return found["prompt_embeds"], found["negative_prompt_embeds"]
-    if weighter == "compel":
-        from dgenerate.plugins_builtin.prompt_weighters.compel.encode import encode
-
-        arguments: dict[str, Any] = {"prompt": prompts, "clip_skip": clip_skip}
-        if any(negative is not None for negative in negatives):
-            arguments["negative_prompt"] = [negative or "" for negative in negatives]
-        found = encode(pipeline, arguments, "sd")
+    is the empty prompt, as the pipelines encode it. ``weighter`` is another prompt
+    weighter plugin object (sd-embed, compel), made through the plugin context: its
+    embeddings of the same call are the CLIP half."""
+    if weighter is not None:
+        arguments: dict[str, Any] = {"prompt": list(prompts), "clip_skip": clip_skip,
+                                     "negative_prompt": [negative or "" for negative in negatives]}
+        try:
+            found = weighter.translate(pipeline, arguments)
+        finally:
+            weighter.cleanup()
         return found["prompt_embeds"], found["negative_prompt_embeds"]
     return (_plain(pipeline, prompts, clip_skip),
             _plain(pipeline, [negative or "" for negative in negatives], clip_skip))

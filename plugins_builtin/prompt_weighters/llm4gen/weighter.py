@@ -8,6 +8,7 @@ from collections.abc import Callable, Hashable
 from typing import Annotated, Any
 
 from dgenerate.plugin_api import Arg, Category, DgenerateError, PluginArgumentError, PromptWeighter
+from dgenerate.plugin_api.caching import cached
 
 __all__ = ["DTYPES", "SUPPORTED_MODEL_TYPES", "Llm4genWeighter"]
 
@@ -17,7 +18,6 @@ _WEIGHTERS = ("sd-embed", "compel")
 _ENCODERS = ("base-all", "large-all", "xl-all", "xl-pg19")
 
 #: models of weighters created without a kernel context (no object cache to use)
-_LOCAL_CACHE: dict[Hashable, Any] = {}
 
 
 class Llm4genWeighter(PromptWeighter):
@@ -102,6 +102,7 @@ class Llm4genWeighter(PromptWeighter):
         self.weighter = weighter
         self.model_type = model_type
         self._context = context
+        self._clip_weighter = self._create_clip_weighter(weighter, str(device))
         self._token = token
         self._device = str(device)
         self._offline = bool(getattr(context, "offline_mode", False))
@@ -118,6 +119,19 @@ class Llm4genWeighter(PromptWeighter):
 
     # ------------------------------------------------------------------ loading
 
+    def _create_clip_weighter(self, name: str | None, device: str) -> Any:
+        """The sd-embed or compel weighter of the CLIP half, made as any plugin makes
+        another: through the plugin context."""
+        if name is None:
+            return None
+        if self._context is None or not hasattr(self._context, "create"):
+            raise DgenerateError(f"llm4gen: weighter={name} needs dgenerate's plugins (use "
+                                 "the weighter through dgenerate)")
+        from dgenerate.plugin_api import Category
+
+        return self._context.create(Category.PROMPT_WEIGHTER, name, model_type="sd",
+                                    device=device)
+
     def _quantization(self, uri: str | None) -> Any:
         if uri is None:
             return None
@@ -131,12 +145,7 @@ class Llm4genWeighter(PromptWeighter):
         return quantizer.transformers_config()
 
     def _cached(self, key: Hashable, create: Callable[[], Any], size: int) -> Any:
-        cache = getattr(self._context, "cache", None)
-        if callable(cache):
-            return cache("llm4gen").get_or_create(key, create, size=size)
-        if key not in _LOCAL_CACHE:
-            _LOCAL_CACHE[key] = create()
-        return _LOCAL_CACHE[key]
+        return cached(self._context, "llm4gen", key, create, size=size)
 
     def _load_rankgen(self, encoder: str, dtype: str, quantizer: str | None,
                       quantization: Any) -> Any:
@@ -184,7 +193,8 @@ class Llm4genWeighter(PromptWeighter):
         second_negatives = _listed(arguments.pop("negative_prompt_2", None), count)
         clip_skip = arguments.pop("clip_skip", None)  # applied here
         clip, negative_clip = clip_embeddings(pipeline, prompts, negatives,
-                                              weighter=self.weighter, clip_skip=clip_skip)
+                                              weighter=self._clip_weighter,
+                                              clip_skip=clip_skip)
 
         def for_t5(explicit: str | None, primary: str | None) -> str:
             if explicit is not None:
