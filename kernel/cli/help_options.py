@@ -51,4 +51,6 @@ HELP_OPTIONS: tuple[HelpOption, ...] = (
                _LIST.format(plural="prompt upscalers")),
     HelpOption("--quantizer-help", "QUANTIZER_NAME", Category.QUANTIZER,
                _LIST.format(plural="quantization backends")),
+    HelpOption("--job-executor-help", "JOB_EXECUTOR_NAME", Category.JOB_EXECUTOR,
+               _LIST.format(plural="job executors")),
 )

@@ -1,86 +1,44 @@
-"""The render loop: jobs in, files out.
+"""The render loop of one invocation: check, upscale prompts, then run the grid of jobs
+through the job executor (see :mod:`.renderer` for what one job does).
 
-For every job of the grid (see :mod:`.grid`) the loop prepares the input
-images, asks the model-type plugin to render, runs the post-processors, and
-writes the results (see :mod:`.output`). An animated image seed turns a job
-into one render per frame, written as frame images and an animation file as
-the frames come, so memory stays flat however long the input. Events go to
-plugins as it goes; the result lists what was written.
+A distributed executor renders jobs in worker processes: :func:`start_worker` rebuilds
+the invocation there from :class:`WorkerState`, and the outcomes come back to be
+reported here, in job order, as if rendered here.
 """
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
-import inspect
-import os
-from collections.abc import Sequence
+from collections.abc import Callable
 from typing import Any
 
-from dgenerate.plugin_api.errors import DgenerateError, PluginError
-from dgenerate.plugin_api.events import JobFinished, JobStarted, RenderFinished, RenderStarted
-from dgenerate.plugin_api.interfaces.model_type import ModelType, RenderOutput
-from dgenerate.plugin_api.render import Job, Mode
+from dgenerate.plugin_api.errors import DgenerateError
+from dgenerate.plugin_api.events import RenderFinished, RenderStarted
 from dgenerate.plugin_api.specs import Category
-from dgenerate.plugin_api.values import check_chain_groups
+from dgenerate.plugin_api.values import Prompt, check_chain_groups
 
-from ..media.saving import write_text
 from ..plugins.context import KernelContext
-from ..plugins.targets import blamed, resolve_target
-from . import configs
+from ..plugins.sources import Origin
+from ..plugins.targets import blamed
 from .capabilities import check_capabilities
-from .grid import JobTemplate, count_jobs, expand_jobs
-from .inputs import SeedInputs, SeedMedia, check_image_seed, open_image_seed
-from .output import OutputWriter, WrittenImage, check_output_folder
+from .grid import JobTemplate, expand_jobs
+from .inputs import check_image_seed
+from .output import OutputWriter, check_output_folder
 from .phases import JobRunner
-from .plan import RenderPlan, SchedulerHelp
+from .plan import RenderPlan, SchedulerHelp, build_plan
 from .prompting import prompt_settings, upscale_plan, upscaler_uris
+from .renderer import (
+    Processors,
+    Renderer,
+    RenderResult,
+    WrittenImage,
+    create_model_type,
+    emit,
+    image_count,
+)
 
-__all__ = ["RenderResult", "WrittenImage", "render"]
-
-
-@dataclasses.dataclass
-class RenderResult:
-    """What one invocation did: the plan, and every file written, in order."""
-
-    plan: RenderPlan
-    images: list[WrittenImage] = dataclasses.field(default_factory=list)
-    animations: list[str] = dataclasses.field(default_factory=list)
-    jobs: int = 0
-
-    @property
-    def files(self) -> list[str]:
-        paths = [path for image in self.images for path in (image.path, image.config) if path]
-        return [*paths, *self.animations]
-
-
-def _emit(context: KernelContext, event: Any) -> None:
-    """Hand ``event`` to every plugin's render-event hook; a failure names the plugin."""
-    manager = context.manager
-    for implementation in manager.hooks.hook.dgenerate_render_event.get_hookimpls():
-        try:
-            implementation.function(event=event)
-        except DgenerateError:
-            raise
-        except Exception as error:
-            loaded = manager.plugins.get(implementation.plugin_name)
-            who = loaded.provider.describe() if loaded else repr(implementation.plugin_name)
-            raise PluginError(f"{who} failed handling {type(event).__name__}: "
-                              f"{type(error).__name__}: {error}") from error
-
-
-def create_model_type(context: KernelContext, plan: RenderPlan) -> tuple[ModelType, Any]:
-    """The model type of the plan, created (with its spec's capabilities) and its spec."""
-    source = plan.request.source
-    spec = context.manager.registry(Category.MODEL_TYPE).get(source.model_type)
-    target = resolve_target(spec)
-    if not (inspect.isclass(target) and issubclass(target, ModelType)):
-        raise PluginError(f"model type {spec.name!r} has the target {spec.target!r}, which is "
-                          "not a ModelType subclass")
-    with blamed(spec, "could not start"):
-        model_type = target.__new__(target)
-        model_type.capabilities = spec.capabilities
-        model_type.__init__(context=context, source=source)
-    return model_type, spec
+__all__ = ["RemoteJobs", "RenderResult", "WorkerState", "WrittenImage", "render", "start_worker"]
 
 
 def _processor_uris(plan: RenderPlan) -> list[str]:
@@ -123,92 +81,11 @@ def check_inputs(context: KernelContext, plan: RenderPlan) -> None:
     check_output_folder(plan.output.path, clean=not plan.dry_run)
 
 
-class _Processors:
-    """Processor objects of one invocation, created once from their URIs."""
-
-    def __init__(self, context: KernelContext, plan: RenderPlan, device: str) -> None:
-        def create(uri: str) -> Any:
-            return context.create(Category.IMAGE_PROCESSOR, uri, device=device)
-
-        self.seed = [[create(uri) for uri in chain] for chain in plan.seed_processors]
-        self.mask = [[create(uri) for uri in chain] for chain in plan.mask_processors]
-        self.control = [[create(uri) for uri in chain] for chain in plan.control_processors]
-        self.post = [create(uri) for uri in plan.post_processors]
-
-    def post_process(self, output: RenderOutput) -> RenderOutput:
-        if not self.post:
-            return output
-        processed = []
-        for image in output.images:
-            for processor in self.post:
-                image = processor(image)
-            processed.append(image)
-        return RenderOutput(processed, output.info)
-
-
-def _batch(plan: RenderPlan, inputs: SeedInputs | None, asked: int
-           ) -> tuple[list[Any], list[Any], list[Any], int]:
-    """Input images, masks and latents repeated to one per output image, and the batch
-    size (``latents:`` alone batches like ``images:``)."""
-    batch_size = asked
-    if inputs is None or not (inputs.images or inputs.latents):
-        return [], [], [], batch_size
-    if not plan.capabilities.batched_images:  # image prompts: all of them for every image
-        return list(inputs.images), [], [], batch_size
-    count = len(inputs.images or inputs.latents)
-    if batch_size == 1:
-        batch_size = count
-    elif batch_size % count:
-        raise DgenerateError(f"--batch-size {asked} must be a multiple of the "
-                             f"{count} inputs given to images: or latents:")
-    repeat = batch_size // count
-
-    def each(items: Sequence[Any]) -> list[Any]:
-        per_input = items if len(items) == count else list(items) * count
-        return [item for item in per_input for _ in range(repeat)] if items else []
-
-    return each(inputs.images), each(inputs.masks), each(inputs.latents), batch_size
-
-
-def _job(template: JobTemplate, inputs: SeedInputs | None, plan: RenderPlan,
-         model_type: ModelType) -> Job:
-    images, masks, latents, batch_size = _batch(
-        plan, inputs, template.batch_size or plan.request.batch_size)
-    size = inputs.size if inputs is not None and plan.capabilities.batched_images else None
-    if size is None:
-        size = plan.request.output_size or model_type.default_size()
-        size = type(size)(template.width or size.width, template.height or size.height)
-    mode = Mode.INPAINT if masks else Mode.IMG2IMG if images else Mode.TXT2IMG
-    tensors = inputs is not None and inputs.tensors
-    return Job(
-        number=template.number, mode=mode, prompt=template.prompt,
-        seeds=tuple(template.seed + index for index in range(batch_size)),
-        inference_steps=template.inference_steps, guidance_scale=template.guidance_scale,
-        width=size.width, height=size.height, strength=template.strength,
-        scheduler=template.scheduler, sigmas=template.sigmas,
-        images=() if tensors else tuple(images), masks=tuple(masks), values=template.values,
-        control_images=inputs.control if inputs else (),
-        adapter_images=inputs.adapters if inputs else (), latents=tuple(latents),
-        image_latents=tuple(images) if tensors else (),
-        floyd_image=inputs.floyd if inputs else None,
-        latents_output=plan.request.latents_output, prompt_weighter=template.prompt_weighter)
-
-
-def _image_count(plan: RenderPlan, template: JobTemplate) -> int:
-    """How many image files a still job writes."""
-    if plan.output.grid is not None:
-        return 1
-    batch = template.batch_size or plan.request.batch_size
-    if template.image_seed is not None and template.image_seed.batched and batch == 1:
-        return len(template.image_seed.images)
-    return batch
-
-
 def _dry_run(plan: RenderPlan) -> RenderResult:
     writer = OutputWriter(plan, model_name="")
     result = RenderResult(plan)
     for template in expand_jobs(plan):
-        count = _image_count(plan, template)
+        count = image_count(plan, template)
         existing = writer.existing_images(template, count)
         if existing is not None:
             print(f"job {template.number}: skipped, its files exist:")
@@ -237,178 +114,124 @@ def _dry_run(plan: RenderPlan) -> RenderResult:
     return result
 
 
-class _Renderer:
-    """One invocation's render: inputs, the model type, outputs, events."""
-
-    def __init__(self, context: KernelContext, plan: RenderPlan, model_type: ModelType,
-                 processors: _Processors, runner: JobRunner) -> None:
-        self.context = context
-        self.plan = plan
-        self.model_type = model_type
-        self.processors = processors
-        self.runner = runner
-        path = plan.request.source.path
-        self.writer = OutputWriter(plan, model_name=os.path.basename(path.rstrip("/\\")) or path)
-        self.result = RenderResult(plan)
-        self.total = count_jobs(plan)
-        self._stills: dict[int, SeedInputs] = {}
-        self._animated_seeds: dict[int | None, bool] = {}
-
-    def _open(self, template: JobTemplate) -> SeedMedia:
-        plan = self.plan
-        media = open_image_seed(
-            template.image_seed, output_size=plan.request.output_size,
-            no_aspect=plan.request.no_aspect, fetch=self.context.fetch,
-            frame_start=plan.frame_start, frame_end=plan.frame_end,
-            seed_processors=self.processors.seed, mask_processors=self.processors.mask,
-            control_processors=self.processors.control,
-            image_prompts=not plan.capabilities.batched_images)
-        output = plan.output
-        if media.animated and output.animation_format != "frames" and (
-                output.metadata or output.auto1111_metadata):
-            media.close()
-            flag = "--output-metadata" if output.metadata else "--output-auto1111-metadata"
-            raise DgenerateError(
-                f"{flag}: image seed {template.image_seed.text!r} is animated and animation "
-                f"files ({output.animation_format}) cannot carry metadata; use "
-                "--animation-format frames to write only frame images, which can")
-        return media
-
-    def _run(self, job: Job) -> RenderOutput:
-        context = self.context
-        context.debug(f"job {job.number}/{self.total}: {job.mode} {job.width}x{job.height} "
-                      f"seeds={list(job.seeds)}")
-        _emit(context, JobStarted(job=job))
-        output = self.runner.run(job)
-        if len(output.images) != job.batch_size:
-            raise PluginError(
-                f"model type {self.plan.request.source.model_type!r} returned "
-                f"{len(output.images)} images for a batch of {job.batch_size}")
-        return self.processors.post_process(output)
-
-    def _finished(self, job: Job, written: list[WrittenImage], animations: list[str],
-                  info: dict[str, Any]) -> None:
-        self.result.images.extend(written)
-        self.result.animations.extend(animations)
-        self.result.jobs += 1
-        for path in [item.path for item in written] + animations:
-            print(f"wrote {path}")
-        files = [path for item in written for path in (item.path, item.config) if path]
-        _emit(self.context, JobFinished(job=job, files=(*files, *animations), info=dict(info)))
-
-    def _skipped(self, template: JobTemplate, images: list[WrittenImage] | None,
-                 animations: Sequence[str] = ()) -> bool:
-        """``--skip-existing``: a job whose files all exist (``images`` is None otherwise) is
-        not rendered again; its files count as its results (``last_images``), as if it had
-        just written them."""
-        if images is None:
-            return False
-        for path in (*(image.path for image in images), *animations):
-            print(f"exists {path}")
-        self.result.images.extend(images)
-        self.result.animations.extend(animations)
-        self.result.jobs += 1
-        return True
-
-    def _existing(self, template: JobTemplate, frame: int | None = None
-                  ) -> list[WrittenImage] | None:
-        """The image files of a job (or of one of its frames) when they all exist."""
-        paths = self.writer.existing_images(template, _image_count(self.plan, template),
-                                            frame=frame)
-        if paths is None:
-            return None
-        # batch item i has the seed s + i, as when it was written
-        return [WrittenImage(path, template.number,
-                             template.seed + (index if len(paths) > 1 else 0), frame=frame)
-                for index, path in enumerate(paths)]
-
-    def _animated(self, template: JobTemplate) -> bool:
-        """Whether the job's image seed is animated (found out once per image seed)."""
-        index = template.image_seed_index
-        if index not in self._animated_seeds:
-            media = self._open(template)
-            media.close()
-            self._animated_seeds[index] = media.animated
-        return self._animated_seeds[index]
-
-    def still(self, template: JobTemplate) -> None:
-        if template.image_seed is not None and self._animated(template):
-            media = self._open(template)
-            try:
-                return self.animation(template, media)
-            finally:
-                media.close()
-        if self._skipped(template, self._existing(template)):
-            return None
-        inputs = None
-        if template.image_seed is not None:
-            index = template.image_seed_index
-            if index not in self._stills:
-                self._stills.clear()  # one image seed's inputs in memory at a time
-                media = self._open(template)
-                try:
-                    self._stills[index] = next(media.frames())
-                finally:
-                    media.close()
-            inputs = self._stills[index]
-        job = _job(template, inputs, self.plan, self.model_type)
-        output = self._run(job)
-        self._finished(job, self.writer.write_images(template, job, output), [], output.info)
+def _renderer(context: KernelContext, plan: RenderPlan, *, help_text: bool = True
+              ) -> Renderer | None:
+    """The renderer of a checked plan: processors first (a mistake shows in a second), then
+    the model type; None when the plan asks for a help text instead (printed)."""
+    processors = Processors(context, plan, device=plan.request.source.device)
+    model_type, spec = create_model_type(context, plan)
+    with blamed(spec, "failed checking the request"):
+        model_type.check(plan.request)
+    with blamed(spec):  # --schedulers help, or a help value of the model type's own options
+        text = (model_type.describe_schedulers(plan.request.source.path,
+                                               arguments=plan.scheduler_help != SchedulerHelp.NAMES)
+                if plan.scheduler_help else model_type.help_text(plan.request)) if (
+            help_text) else None
+    if text is not None:
+        print(text)
         return None
+    return Renderer(context, plan, model_type, processors,
+                    JobRunner(context, plan, model_type, spec))
 
-    def _skipped_animation(self, template: JobTemplate, media: SeedMedia) -> bool:
-        """``--skip-existing`` for an animated job: done when its animation files exist (or,
-        with --animation-format frames, every frame image)."""
-        settings = self.plan.output
-        frames: list[WrittenImage] = []
-        if not settings.no_frames:
-            for number in range(1, media.frame_count + 1):
-                found = self._existing(template, frame=number)
-                if found is None and settings.animation_format == "frames":
-                    return False
-                frames.extend(found or [])
-        if settings.animation_format == "frames":
-            return self._skipped(template, frames)
-        animations = self.writer.existing_images(template, _image_count(self.plan, template),
-                                                 animation=True)
-        return animations is not None and self._skipped(template, frames, animations)
 
-    def animation(self, template: JobTemplate, media: SeedMedia) -> None:
-        """Render every frame of an animated seed; frames and animation files as they come."""
-        if self._skipped_animation(template, media):
-            return
-        plan, output_settings = self.plan, self.plan.output
-        written: list[WrittenImage] = []
-        animations = None
-        job = None
-        info: dict[str, Any] = {}
-        last_frame = media.start + media.frame_count - 1
-        whole = configs.job_config(plan, template, None, frames=(media.start, last_frame))
-        try:
-            for number, inputs in enumerate(media.frames(), start=1):
-                job = _job(template, inputs, plan, self.model_type)
-                output = self._run(job)
-                info = output.info
-                if not output_settings.no_frames:
-                    source_frame = media.start + number - 1
-                    config = configs.job_config(plan, template, job,
-                                                frames=(source_frame, source_frame))
-                    written.extend(self.writer.write_images(template, job, output,
-                                                            frame=number, config=config))
-                if output_settings.animation_format != "frames":
-                    frames = self.writer.gridded(list(output.images))
-                    if animations is None:
-                        animations = self.writer.open_animations(template, len(frames), media.fps)
-                    animations.write(frames)
-            paths = animations.close() if animations is not None else []
-            if output_settings.configs:
-                for path in paths:
-                    write_text(whole, os.path.splitext(path)[0] + ".dgen")
-        except BaseException:
-            if animations is not None:
-                animations.abort()
-            raise
-        self._finished(job, written, paths, info)
+@dataclasses.dataclass(frozen=True)
+class WorkerState:
+    """What a worker process needs to render jobs of an invocation, in plain data (the
+    standard pickle carries it): the parsed options, and what the driver decided that
+    parsing again would decide differently (random seeds, upscaled prompts)."""
+
+    options: argparse.Namespace
+    plugin_dests: tuple[str, ...]
+    seeds: tuple[int, ...]
+    prompts: tuple[Prompt, ...]
+    prompt_values: tuple[tuple[str, tuple[Prompt, ...]], ...]
+    plugins: tuple[str, ...]  # loaded by path or module name, beside the entry points
+    disabled: str  # DGENERATE_DISABLE_PLUGINS
+    verbose: bool
+    offline_mode: bool
+
+
+def _worker_state(context: KernelContext, plan: RenderPlan) -> WorkerState:
+    manager = context.manager
+    return WorkerState(
+        options=plan.options, plugin_dests=plan.plugin_dests, seeds=plan.request.seeds,
+        prompts=plan.request.prompts,
+        prompt_values=tuple((name, tuple(plan.request.values.get(name) or ()))
+                            for name, _ in plan.option_upscalers),
+        plugins=tuple(loaded.source.value for loaded in manager.plugins.values()
+                      if loaded.source.origin in (Origin.PATH, Origin.MODULE)),
+        disabled=",".join(sorted(manager.disabled)), verbose=context.verbose,
+        offline_mode=context.offline_mode)
+
+
+#: a worker process's contexts by plugin set: loaded pipelines stay cached between
+#: the invocations (config script lines) it renders jobs of
+_WORKER_CONTEXTS: dict[tuple[Any, ...], KernelContext] = {}
+
+
+def start_worker(state: WorkerState) -> Callable[[JobTemplate], list[Any]]:
+    """In a worker process: a function rendering one job of the invocation (its files
+    written to the output folder, which must be shared) and returning its recorded
+    outcomes, for :meth:`RemoteJobs.deliver` in the process running the executor."""
+    from ..plugins.manager import PluginManager
+    from .declared import declared_options
+
+    key = (state.plugins, state.disabled, state.verbose, state.offline_mode)
+    context = _WORKER_CONTEXTS.get(key)
+    if context is None:
+        manager = PluginManager(environ={"DGENERATE_DISABLE_PLUGINS": state.disabled})
+        manager.autoload()
+        manager.load_specifiers(state.plugins)
+        context = KernelContext(manager, verbose=state.verbose, offline_mode=state.offline_mode)
+        manager.configure(context)
+        _WORKER_CONTEXTS[key] = context
+    plan = build_plan(state.options, model_types=context.manager.registry(Category.MODEL_TYPE),
+                      declared=declared_options(context.manager),
+                      plugin_dests=state.plugin_dests, verbose=state.verbose)
+    request = dataclasses.replace(plan.request, seeds=state.seeds, prompts=state.prompts,
+                                  values={**plan.request.values, **dict(state.prompt_values)})
+    renderer = _renderer(context, dataclasses.replace(
+        plan, request=request, prompt_upscalers=(), option_upscalers=()), help_text=False)
+    assert renderer is not None
+
+    def render_job(template: JobTemplate) -> list[Any]:
+        renderer.records = []
+        with blamed():
+            renderer.still(template)
+        return renderer.records
+
+    return render_job
+
+
+class RemoteJobs:
+    """What a distributed job executor needs (``run_job.remote``): :attr:`state` to send to
+    each worker once, :attr:`start` (``start(state)`` in the worker gives ``render(job) ->
+    report``; both pickle by reference), and :meth:`deliver` for each report here, in job
+    order."""
+
+    start = staticmethod(start_worker)
+
+    def __init__(self, state: WorkerState, renderer: Renderer, progress: Any) -> None:
+        self.state = state
+        self._renderer = renderer
+        self._progress = progress
+
+    def deliver(self, job: JobTemplate, report: list[Any]) -> None:
+        self._renderer.deliver(report)
+        self._progress.update(1)
+
+
+class _RunJob:
+    """Renders one job here (the local way); ``remote`` offers the distributed way."""
+
+    def __init__(self, renderer: Renderer, progress: Any, remote: RemoteJobs) -> None:
+        self._renderer = renderer
+        self._progress = progress
+        self.remote = remote
+
+    def __call__(self, template: JobTemplate) -> None:
+        self._renderer.still(template)
+        self._progress.update(1)
 
 
 def render(context: KernelContext, plan: RenderPlan) -> RenderResult:
@@ -425,30 +248,17 @@ def render(context: KernelContext, plan: RenderPlan) -> RenderResult:
         with blamed(spec, "failed checking the request"):
             model_type.check(plan.request)
         return _dry_run(plan)
-    processors = _Processors(context, plan, device=plan.request.source.device)
-    model_type, spec = create_model_type(context, plan)
-    with blamed(spec, "failed checking the request"):
-        model_type.check(plan.request)
-    with blamed(spec):  # --schedulers help, or a help value of the model type's own options
-        text = (model_type.describe_schedulers(plan.request.source.path,
-                                               arguments=plan.scheduler_help != SchedulerHelp.NAMES)
-                if plan.scheduler_help else model_type.help_text(plan.request))
-    if text is not None:
-        print(text)
+    renderer = _renderer(context, plan)
+    if renderer is None:
         return RenderResult(plan)
-    renderer = _Renderer(context, plan, model_type, processors,
-                         JobRunner(context, plan, model_type, spec))
     executor = context.create(Category.JOB_EXECUTOR, plan.job_executor)
-    _emit(context, RenderStarted(request=plan.request, job_count=renderer.total))
+    emit(context, RenderStarted(request=plan.request, job_count=renderer.total))
     progress = context.progress(renderer.total, "jobs")
-
-    def run_job(template: JobTemplate) -> None:
-        renderer.still(template)
-        progress.update(1)
-
+    run_job = _RunJob(renderer, progress,
+                      RemoteJobs(_worker_state(context, plan), renderer, progress))
     try:
         executor.execute(expand_jobs(plan), run_job)
     finally:
         progress.close()
-    _emit(context, RenderFinished(request=plan.request, files=tuple(renderer.result.files)))
+    emit(context, RenderFinished(request=plan.request, files=tuple(renderer.result.files)))
     return renderer.result

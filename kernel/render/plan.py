@@ -95,6 +95,10 @@ class RenderPlan:
     #: --prompt-upscaler, and (option name, its own upscaler chain) for prompt options
     prompt_upscalers: tuple[str, ...] = ()
     option_upscalers: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    #: the parsed options and the options plugins added the argparse way, which a worker
+    #: process of a distributed job executor parses again
+    options: Any = None
+    plugin_dests: tuple[str, ...] = ()
 
     @property
     def axes(self) -> list[DeclaredOption]:
@@ -376,7 +380,7 @@ def build_plan(options: argparse.Namespace, *, model_types: Any,
         raise DgenerateError(f"--image-seed-strengths does not apply to --model-type "
                              f"{spec.name}: it does not take a strength")
     plan = RenderPlan(
-        request=request,
+        request=request, options=options, plugin_dests=tuple(plugin_dests),
         image_seeds=image_seeds,
         seed_processors=_processors("--seed-image-processors", options.seed_image_processors),
         mask_processors=_processors("--mask-image-processors", options.mask_image_processors),

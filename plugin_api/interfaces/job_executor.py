@@ -16,6 +16,15 @@ class JobExecutor(abc.ABC):
     process, one after another). The kernel hands the jobs of one invocation, in
     grid order, and ``run_job``, which renders one job and writes its files; an
     executor must run every job exactly once and return when all are done.
+
+    An executor that renders in other processes uses ``run_job.remote`` instead of
+    calling ``run_job``: send ``remote.state`` (plain data, standard pickle) to each
+    worker once, call ``remote.start(state)`` there (a kernel function, pickled by
+    reference) to get ``render(job)``, which renders one job in that process, writes its
+    files to the output folder (which the worker must see) and returns a report; hand
+    every report back with ``remote.deliver(job, report)`` in this process, in job order,
+    so that what is printed, the results and the events are those of a local run.
+    ``plugins_builtin/job_executors/ray/`` is the example.
     """
 
     @abc.abstractmethod

@@ -23,6 +23,7 @@ latents_processor_help = _twin("--latents-processor-help")
 prompt_weighter_help = _twin("--prompt-weighter-help")
 prompt_upscaler_help = _twin("--prompt-upscaler-help")
 quantizer_help = _twin("--quantizer-help")
+job_executor_help = _twin("--job-executor-help")
 sub_command_help = _twin("--sub-command-help")
 
 

@@ -61,7 +61,7 @@ _DIRECTIVES = (
 )
 
 _HELP_TWINS = ("directives", "functions", "image_processor", "latents_processor",
-               "prompt_weighter", "prompt_upscaler", "quantizer", "sub_command")
+               "prompt_weighter", "prompt_upscaler", "quantizer", "job_executor", "sub_command")
 
 
 @hookimpl
