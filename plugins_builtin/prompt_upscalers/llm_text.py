@@ -16,9 +16,9 @@ import os
 import re
 import zlib
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Annotated, Any
 
-from dgenerate.plugin_api import DgenerateError, PluginArgumentError
+from dgenerate.plugin_api import Arg, DgenerateError, PluginArgumentError
 
 __all__ = [
     "GenerationRequest",
@@ -34,6 +34,30 @@ __all__ = [
 ]
 
 Cleanup = Callable[[str], str]
+
+# the URI arguments every LLM upscaler shares (the defaults stay with each upscaler)
+Part = Annotated[str, Arg(help="the part of the prompt to rewrite: both, positive or "
+                               "negative")]
+Variations = Annotated[int, Arg(help="how many rewritten prompts to make of each prompt")]
+MaxLength = Annotated[int, Arg(help="the most new tokens to generate per prompt")]
+Temperature = Annotated[float, Arg(help="sampling temperature: higher is more inventive, "
+                                        "lower more predictable")]
+TopP = Annotated[float, Arg(help="sample among the likeliest tokens whose probabilities add "
+                                 "up to p")]
+Preamble = Annotated[str | None, Arg(help="text put before the prompt and not kept in the "
+                                          "result")]
+RemovePrompt = Annotated[bool, Arg(help="drop the original prompt from the front of the "
+                                        "result")]
+PrependPrompt = Annotated[bool, Arg(help="always start the result with the original prompt "
+                                         "and a blank")]
+BlockRegex = Annotated[str | None, Arg(help="regenerate results this regular expression finds "
+                                            "(case-insensitive)")]
+MaxAttempts = Annotated[int, Arg(help="how many generations to try per result when "
+                                      "block-regex matches")]
+SmartTruncate = Annotated[bool, Arg(help="cut the result after its last complete sentence "
+                                         "(spaCy)")]
+CleanupConfig = Annotated[str | None, Arg(help="a .json, .toml or .yaml file of cleanup "
+                                               "operations replacing the default cleanup")]
 
 
 @dataclasses.dataclass(frozen=True)

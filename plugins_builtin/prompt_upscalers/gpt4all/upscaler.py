@@ -14,7 +14,19 @@ from dgenerate.plugin_api.caching import cached
 from dgenerate.plugin_api.prompts import PartwiseUpscaler
 
 from ..llm_text import (
+    BlockRegex,
+    CleanupConfig,
     GenerationRequest,
+    MaxAttempts,
+    MaxLength,
+    Part,
+    Preamble,
+    PrependPrompt,
+    RemovePrompt,
+    SmartTruncate,
+    Temperature,
+    TopP,
+    Variations,
     check_common,
     continued,
     generate_all,
@@ -60,43 +72,29 @@ class Gpt4AllUpscaler(PartwiseUpscaler):
     def __init__(
         self,
         *,
-        part: Annotated[str, Arg(help="the part of the prompt to rewrite: both, positive or "
-                                      "negative")] = "both",
+        part: Part = "both",
         model: Annotated[str, Arg(help="a GGUF model file or its URL")] = DEFAULT_MODEL,
-        variations: Annotated[int, Arg(help="how many rewritten prompts to make of each "
-                                            "prompt")] = 1,
-        max_length: Annotated[int, Arg(help="the most new tokens to generate per prompt")
-                              ] = 100,
-        temperature: Annotated[float, Arg(help="sampling temperature: higher is more "
-                                               "inventive, lower more predictable")] = 0.7,
+        variations: Variations = 1,
+        max_length: MaxLength = 100,
+        temperature: Temperature = 0.7,
         top_k: Annotated[int, Arg(help="sample among the k likeliest tokens (1: always the "
                                        "likeliest)")] = 40,
-        top_p: Annotated[float, Arg(help="sample among the likeliest tokens whose "
-                                         "probabilities add up to p")] = 0.4,
+        top_p: TopP = 0.4,
         min_p: Annotated[float, Arg(help="sample only tokens at least this probable "
                                          "(0: no limit)")] = 0.0,
         system: Annotated[str | None, Arg(help="a system instruction; the prompt is then sent "
                                                "as a chat turn")] = None,
-        preamble: Annotated[str | None, Arg(help="text put before the prompt and not kept in "
-                                                 "the result")] = None,
-        remove_prompt: Annotated[bool, Arg(help="drop the original prompt from the front of "
-                                                "the result")] = False,
-        prepend_prompt: Annotated[bool, Arg(help="always start the result with the original "
-                                                 "prompt and a blank")] = False,
+        preamble: Preamble = None,
+        remove_prompt: RemovePrompt = False,
+        prepend_prompt: PrependPrompt = False,
         compute: Annotated[str | None, Arg(help="gpt4all device: cpu, gpu, kompute, cuda, amd "
                                                 "or nvidia")] = "cpu",
-        block_regex: Annotated[str | None, Arg(help="regenerate results this regular "
-                                                    "expression finds (case-insensitive)")
-                               ] = None,
-        max_attempts: Annotated[int, Arg(help="how many generations to try per result when "
-                                              "block-regex matches")] = 10,
+        block_regex: BlockRegex = None,
+        max_attempts: MaxAttempts = 10,
         context_tokens: Annotated[int, Arg(help="the context window of the model, in tokens")
                                   ] = 2048,
-        smart_truncate: Annotated[bool, Arg(help="cut the result after its last complete "
-                                                 "sentence (spaCy)")] = False,
-        cleanup_config: Annotated[str | None, Arg(help="a .json, .toml or .yaml file of "
-                                                       "cleanup operations replacing the "
-                                                       "default cleanup")] = None,
+        smart_truncate: SmartTruncate = False,
+        cleanup_config: CleanupConfig = None,
         context: Annotated[PluginContext | None, Arg(hidden=True)] = None,
     ) -> None:
         owner = "gpt4all"

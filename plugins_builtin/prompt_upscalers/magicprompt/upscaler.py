@@ -11,7 +11,23 @@ from dgenerate.plugin_api import Arg, PluginArgumentError, PluginContext
 from dgenerate.plugin_api.caching import cached
 from dgenerate.plugin_api.prompts import PartwiseUpscaler
 
-from ..llm_text import GenerationRequest, check_common, generate_all
+from ..llm_text import (
+    BlockRegex,
+    CleanupConfig,
+    GenerationRequest,
+    MaxAttempts,
+    MaxLength,
+    Part,
+    Preamble,
+    PrependPrompt,
+    RemovePrompt,
+    SmartTruncate,
+    Temperature,
+    TopP,
+    Variations,
+    check_common,
+    generate_all,
+)
 
 __all__ = ["DEFAULT_MODEL", "MagicPromptUpscaler"]
 
@@ -51,49 +67,35 @@ class MagicPromptUpscaler(PartwiseUpscaler):
     def __init__(
         self,
         *,
-        part: Annotated[str, Arg(help="the part of the prompt to rewrite: both, positive or "
-                                      "negative")] = "both",
+        part: Part = "both",
         model: Annotated[str, Arg(help="a Hugging Face repository id or link, or a folder "
                                        "holding a causal LM and its tokenizer")] = DEFAULT_MODEL,
         dtype: Annotated[str, Arg(help="weights dtype: float32, float16 or bfloat16")
                          ] = "float32",
         seed: Annotated[int | None, Arg(help="seed for reproducible generation (random when "
                                              "not given)")] = None,
-        variations: Annotated[int, Arg(help="how many rewritten prompts to make of each "
-                                            "prompt")] = 1,
-        max_length: Annotated[int, Arg(help="the most new tokens to generate per prompt")
-                              ] = 100,
-        temperature: Annotated[float, Arg(help="sampling temperature: higher is more "
-                                               "inventive, lower more predictable")] = 0.7,
+        variations: Variations = 1,
+        max_length: MaxLength = 100,
+        temperature: Temperature = 0.7,
         top_k: Annotated[int, Arg(help="sample among the k likeliest tokens (1: always the "
                                        "likeliest; 0: no limit)")] = 50,
-        top_p: Annotated[float, Arg(help="sample among the likeliest tokens whose "
-                                         "probabilities add up to p")] = 1.0,
+        top_p: TopP = 1.0,
         system: Annotated[str | None, Arg(help="a system instruction (used through the "
                                                "tokenizer's chat template when it has one)")
                           ] = None,
-        preamble: Annotated[str | None, Arg(help="text put before the prompt and not kept in "
-                                                 "the result")] = None,
-        remove_prompt: Annotated[bool, Arg(help="drop the original prompt from the front of "
-                                                "the result")] = False,
-        prepend_prompt: Annotated[bool, Arg(help="always start the result with the original "
-                                                 "prompt and a blank")] = False,
+        preamble: Preamble = None,
+        remove_prompt: RemovePrompt = False,
+        prepend_prompt: PrependPrompt = False,
         batch: Annotated[bool, Arg(help="generate several prompts at once (False: one at a "
                                         "time, less memory)")] = True,
         max_batch: Annotated[int | None, Arg(help="the most prompts generated at once "
                                                   "(None: no limit)")] = 50,
         quantizer: Annotated[str | None, Arg(help="a quantizer URI to load the model with, "
                                                   "as for --quantizer")] = None,
-        block_regex: Annotated[str | None, Arg(help="regenerate results this regular "
-                                                    "expression finds (case-insensitive)")
-                               ] = None,
-        max_attempts: Annotated[int, Arg(help="how many generations to try per result when "
-                                              "block-regex matches")] = 10,
-        smart_truncate: Annotated[bool, Arg(help="cut the result after its last complete "
-                                                 "sentence (spaCy)")] = False,
-        cleanup_config: Annotated[str | None, Arg(help="a .json, .toml or .yaml file of "
-                                                       "cleanup operations replacing the "
-                                                       "default cleanup")] = None,
+        block_regex: BlockRegex = None,
+        max_attempts: MaxAttempts = 10,
+        smart_truncate: SmartTruncate = False,
+        cleanup_config: CleanupConfig = None,
         device: Annotated[str | None, Arg(help="device to run the model on, e.g. cpu, cuda:1 "
                                                "(default: --device)")] = None,
         context: Annotated[PluginContext | None, Arg(hidden=True)] = None,
