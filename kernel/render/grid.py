@@ -118,8 +118,8 @@ def count_jobs(plan: RenderPlan) -> int:
     """How many jobs :func:`expand_jobs` yields (without expanding them when no prompt
     sets a value)."""
     request = plan.request
-    if any(prompt_settings(prompt, plan).fields or prompt_settings(prompt, plan).values
-           for prompt in request.prompts):
+    settings = [prompt_settings(prompt, plan) for prompt in request.prompts]
+    if any(setting.fields or setting.values for setting in settings):
         return sum(1 for _ in expand_jobs(plan))
     common = (len(request.schedulers) * len(request.sigmas) * len(request.prompts)
               * len(request.inference_steps) * len(request.guidance_scales)

@@ -18,7 +18,6 @@ from dgenerate.plugin_api.values import (
     MAX_IMAGE_SIDE,
     Prompt,
     Size,
-    float_in,
     int_in,
     parse_int,
     parse_size,
@@ -31,7 +30,17 @@ from .capabilities import assign_image_inputs, seed_mode
 from .declared import DeclaredOption, upscaler_dest
 from .options import IMAGE_FORMATS, METADATA_FORMATS, TENSOR_FORMATS
 from .prompting import check_prompts
-from .values import declared_values
+from .values import (
+    MAX_BATCH_SIZE,
+    MAX_GEN_SEEDS,
+    MAX_SEED,
+    batch_size_value,
+    declared_values,
+    guidance_value,
+    seed_value,
+    steps_value,
+    strength_value,
+)
 
 __all__ = ["OutputSettings", "RenderPlan", "SchedulerHelp", "build_plan"]
 
@@ -40,11 +49,6 @@ T = TypeVar("T")
 _DEVICE = re.compile(r"^(cpu|mps|(cuda|xpu)(:\d+)?)$")
 #: random seeds are drawn below this (short enough to read and type)
 _MAX_RANDOM_SEED = 99_999_999_999_999
-#: seeds are 64-bit: the largest one a generator accepts
-MAX_SEED = 2**64 - 1
-#: documented upper bounds, checked before anything is allocated
-MAX_GEN_SEEDS = 100_000
-MAX_BATCH_SIZE = 1024
 
 
 class SchedulerHelp:
@@ -136,7 +140,7 @@ def _seeds(options: argparse.Namespace, batch_size: int) -> tuple[int, ...]:
         generator = random.SystemRandom()
         return tuple(generator.randint(0, _MAX_RANDOM_SEED) for _ in range(count))
     if options.seeds:
-        seeds = _each("--seeds", options.seeds, int_in(0, MAX_SEED), ())
+        seeds = _each("--seeds", options.seeds, seed_value, ())
         for seed in seeds:  # batch item i of seed s uses s + i, which must be 64-bit too
             if seed + batch_size - 1 > MAX_SEED:
                 raise _error("--seeds", f"{seed} with --batch-size {batch_size} needs seeds up "
@@ -328,7 +332,7 @@ def build_plan(options: argparse.Namespace, *, model_types: Any,
         quantizer=_uri("--quantizer", options.quantizer), values=singles)
 
     batch_size = _each("--batch-size", [options.batch_size] if options.batch_size else None,
-                       int_in(1, MAX_BATCH_SIZE), (1,))[0]
+                       batch_size_value, (1,))[0]
     output_size = None
     if options.output_size is not None:
         try:
@@ -346,11 +350,11 @@ def build_plan(options: argparse.Namespace, *, model_types: Any,
         prompts=_each("--prompts", options.prompts, parse_prompt, (Prompt(""),)),
         seeds=_seeds(options, batch_size),
         seeds_to_images=options.seeds_to_images,
-        inference_steps=_each("--inference-steps", options.inference_steps, int_in(1), (30,)),
+        inference_steps=_each("--inference-steps", options.inference_steps, steps_value, (30,)),
         guidance_scales=_each("--guidance-scales", options.guidance_scales,
-                              float_in(at_least=0.0), (5.0,)),
+                              guidance_value, (5.0,)),
         image_seed_strengths=_each("--image-seed-strengths", options.image_seed_strengths,
-                                   float_in(above=0.0, at_most=1.0),
+                                   strength_value,
                                    (0.8,)),
         schedulers=(None,) if scheduler_help else _schedulers(options.schedulers),
         sigmas=_each("--sigmas", options.sigmas, sigmas_text, (None,)),

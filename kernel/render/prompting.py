@@ -19,9 +19,16 @@ from dgenerate.plugin_api.options import option_name
 from dgenerate.plugin_api.prompts import split_prompt_arguments, upscale_prompts
 from dgenerate.plugin_api.shell import shell_parse
 from dgenerate.plugin_api.specs import Category
-from dgenerate.plugin_api.values import MAX_IMAGE_SIDE, Prompt, float_in, int_in
+from dgenerate.plugin_api.values import MAX_IMAGE_SIDE, Prompt, int_in
 
 from ..uri import parse_uri
+from .values import (
+    batch_size_value,
+    guidance_value,
+    seed_value,
+    steps_value,
+    strength_value,
+)
 
 __all__ = ["PromptSettings", "check_prompts", "prompt_settings", "upscale_plan", "upscaler_uris"]
 
@@ -45,15 +52,15 @@ def _side(text: str) -> int:
 
 #: kernel values a prompt may set: name -> (JobTemplate field, converter)
 _KERNEL: dict[str, tuple[str, Callable[[str], Any]]] = {
-    "seed": ("seed", int_in(0, 2**64 - 1)),
-    "inference-steps": ("inference_steps", int_in(1)),
-    "guidance-scale": ("guidance_scale", float_in(at_least=0.0)),
-    "image-seed-strength": ("strength", float_in(above=0.0, at_most=1.0)),
+    "seed": ("seed", seed_value),
+    "inference-steps": ("inference_steps", steps_value),
+    "guidance-scale": ("guidance_scale", guidance_value),
+    "image-seed-strength": ("strength", strength_value),
     "scheduler": ("scheduler", _uri),
     "scheduler-uri": ("scheduler", _uri),
     "width": ("width", _side),
     "height": ("height", _side),
-    "batch-size": ("batch_size", int_in(1, 1024)),
+    "batch-size": ("batch_size", batch_size_value),
     "weighter": ("prompt_weighter", _uri),
 }
 

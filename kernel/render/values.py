@@ -9,8 +9,23 @@ from typing import Any
 
 from dgenerate.plugin_api.errors import DgenerateError, ValueSyntaxError
 from dgenerate.plugin_api.options import OptionSpec
+from dgenerate.plugin_api.values import float_in, int_in
 
 from .declared import DeclaredOption
+
+#: seeds are 64-bit: the largest one a generator accepts
+MAX_SEED = 2**64 - 1
+#: documented upper bounds, checked before anything is allocated
+MAX_GEN_SEEDS = 100_000
+MAX_BATCH_SIZE = 1024
+
+# converters of the kernel's per-job values, shared by their options and by prompts
+# that set them (<inference-steps: 50>)
+seed_value = int_in(0, MAX_SEED)
+steps_value = int_in(1)
+guidance_value = float_in(at_least=0.0)
+strength_value = float_in(above=0.0, at_most=1.0)
+batch_size_value = int_in(1, MAX_BATCH_SIZE)
 
 __all__ = ["declared_values"]
 
